@@ -1,0 +1,305 @@
+"""Reading photos and depth maps safely, and writing results.
+
+Every way a picture enters refocus (UI upload, API call, CLI argument) goes through
+``load_photo`` / ``load_depth_map``, so the size limits and the conversions live in one place.
+Anything that cannot be turned into a sensible image raises ``RefocusError`` with a sentence a
+user understands.
+"""
+
+from __future__ import annotations
+
+import io
+import math
+import os
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Literal, Union
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from refocus.errors import RefocusError
+
+DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: above every common camera, below a memory hazard
+DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
+
+ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
+DepthKind = Literal["disparity", "depth"]
+
+
+@dataclass(frozen=True)
+class Photo:
+    """A decoded photo.
+
+    Attributes:
+        pixels: float32 (H, W, 3) sRGB-encoded in [0, 1], upright (EXIF orientation applied).
+        focal_mm_35: the camera's 35 mm-equivalent focal length from EXIF, or None.
+    """
+
+    pixels: np.ndarray
+    focal_mm_35: float | None = None
+
+    @property
+    def width(self) -> int:
+        return self.pixels.shape[1]
+
+    @property
+    def height(self) -> int:
+        return self.pixels.shape[0]
+
+
+def load_photo(
+    source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS, max_bytes: int = DEFAULT_MAX_BYTES
+) -> Photo:
+    """Decode a photo from a path, bytes, a PIL image or an array.
+
+    Handles EXIF orientation, animated files (first frame), grayscale, palette, CMYK, 16-bit and
+    alpha images (alpha is composited over white, as a viewer shows it).
+
+    Args:
+        source: file path, encoded bytes, ``PIL.Image``, or an array (H, W), (H, W, 3) or
+            (H, W, 4), uint8/uint16 or float in [0, 1], sRGB.
+        max_pixels: refuse images with more pixels than this (decompression-bomb guard too).
+        max_bytes: refuse files larger than this.
+
+    Returns:
+        A ``Photo`` whose pixels are float32 (H, W, 3) sRGB in [0, 1].
+    """
+    if isinstance(source, np.ndarray):
+        return Photo(_array_to_srgb(source, max_pixels))
+    if isinstance(source, Image.Image):
+        return _decode_pil(source, max_pixels)
+    data = _read_bytes(source, max_bytes)
+    try:
+        with warnings.catch_warnings():
+            # Pillow's own bomb guard warns between 1x and 2x its limit; make that an error.
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(data)) as im:
+                return _decode_pil(im, max_pixels)
+    except RefocusError:
+        raise
+    except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
+        if isinstance(e, UnidentifiedImageError):
+            raise RefocusError("This file is not an image refocus can read (try JPEG, PNG, WebP or TIFF).") from e
+        raise RefocusError(f"This image is too large (over {max_pixels:,} pixels).") from e
+    except (OSError, ValueError, SyntaxError, EOFError) as e:
+        raise RefocusError(f"This image file is damaged or truncated and cannot be decoded ({e}).") from e
+
+
+def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
+    """``load_photo(...).pixels``: float32 (H, W, 3) sRGB in [0, 1]."""
+    return load_photo(source, max_pixels=max_pixels).pixels
+
+
+def _read_bytes(source: str | os.PathLike | bytes, max_bytes: int) -> bytes:
+    if isinstance(source, (bytes, bytearray)):
+        data = bytes(source)
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise RefocusError(f"No such file: {path}")
+        if path.stat().st_size > max_bytes:
+            raise RefocusError(f"{path.name} is larger than the {max_bytes // 2**20} MiB limit.")
+        data = path.read_bytes()
+    if len(data) > max_bytes:
+        raise RefocusError(f"The file is larger than the {max_bytes // 2**20} MiB limit.")
+    if not data:
+        raise RefocusError("The file is empty.")
+    return data
+
+
+def _check_size(width: int, height: int, max_pixels: int) -> None:
+    if width < 1 or height < 1:
+        raise RefocusError("The image has no pixels.")
+    if width * height > max_pixels:
+        raise RefocusError(
+            f"The image is {width} x {height} = {width * height / 1e6:.1f} MP; "
+            f"the limit is {max_pixels / 1e6:.1f} MP. Please use a smaller image."
+        )
+
+
+def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
+    _check_size(*im.size, max_pixels)  # before decoding any pixel data
+    im.seek(0)  # animated GIF/WebP/APNG: the first frame
+    focal = _exif_focal_mm_35(im)
+    im = ImageOps.exif_transpose(im)
+    if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
+        pixels = np.asarray(im, dtype=np.uint16).astype(np.float32) / 65535.0
+    elif im.mode in ("I", "F"):
+        pixels = _scale_to_unit(np.asarray(im, dtype=np.float64))
+    else:
+        if im.mode in ("RGBA", "LA", "PA") or (im.mode == "P" and "transparency" in im.info):
+            rgba = im.convert("RGBA")
+            white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+            im = Image.alpha_composite(white, rgba)
+        # CMYK, YCbCr, palette, 1-bit, grayscale and 48-bit RGB (which Pillow reads as 8-bit) all
+        # come out as 8-bit sRGB here.
+        pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
+    return Photo(_as_rgb(pixels), focal)
+
+
+def _exif_focal_mm_35(im: Image.Image) -> float | None:
+    try:
+        value = im.getexif().get_ifd(0x8769).get(0xA405)  # Exif IFD, FocalLengthIn35mmFilm
+        value = float(value) if value is not None else None
+    except Exception:  # noqa: BLE001 - broken EXIF must never stop a photo from loading
+        return None
+    return value if value and math.isfinite(value) and 1 <= value <= 2000 else None
+
+
+def _scale_to_unit(values: np.ndarray) -> np.ndarray:
+    """High-bit-depth integer or float grey images: map [0, max] to [0, 1]."""
+    values = np.nan_to_num(values, nan=0.0, posinf=0.0, neginf=0.0)
+    top = values.max()
+    if top <= 1.0:
+        return np.clip(values, 0, 1).astype(np.float32)
+    scale = 65535.0 if top <= 65535 else top
+    return np.clip(values / scale, 0, 1).astype(np.float32)
+
+
+def _as_rgb(pixels: np.ndarray) -> np.ndarray:
+    if pixels.ndim == 2:
+        pixels = np.repeat(pixels[:, :, None], 3, axis=2)
+    return np.ascontiguousarray(pixels, dtype=np.float32)
+
+
+def _array_to_srgb(array: np.ndarray, max_pixels: int) -> np.ndarray:
+    if array.ndim not in (2, 3) or (array.ndim == 3 and array.shape[2] not in (1, 3, 4)):
+        raise RefocusError(f"Expected an image array of shape (H, W), (H, W, 3) or (H, W, 4), got {array.shape}.")
+    _check_size(array.shape[1], array.shape[0], max_pixels)
+    if array.dtype == np.uint8:
+        pixels = array.astype(np.float32) / 255.0
+    elif array.dtype == np.uint16:
+        pixels = array.astype(np.float32) / 65535.0
+    elif np.issubdtype(array.dtype, np.floating):
+        if not np.isfinite(array).all():
+            raise RefocusError("The image contains NaN or infinite values.")
+        pixels = np.clip(array, 0.0, 1.0).astype(np.float32)
+    else:
+        raise RefocusError(f"Unsupported image dtype {array.dtype}; use uint8, uint16 or float in [0, 1].")
+    if pixels.ndim == 3 and pixels.shape[2] == 4:  # composite over white
+        alpha = pixels[:, :, 3:]
+        pixels = pixels[:, :, :3] * alpha + (1.0 - alpha)
+    elif pixels.ndim == 3 and pixels.shape[2] == 1:
+        pixels = pixels[:, :, 0]
+    return _as_rgb(pixels)
+
+
+def load_depth_map(
+    source: str | os.PathLike | bytes | np.ndarray,
+    size: tuple[int, int],
+    kind: DepthKind = "disparity",
+    *,
+    max_bytes: int = DEFAULT_MAX_BYTES,
+) -> np.ndarray:
+    """Read a user's depth map (8/16-bit PNG, TIFF, .npy or an array) as relative disparity.
+
+    Units of a user's map are unknown, so it is read like a relative model's output: converted
+    to disparity and scaled so its 99th percentile is 1 (see ``DepthResult``).
+
+    Args:
+        source: a file path, the file's bytes, or an array (H, W).
+        size: ``(width, height)`` of the photo. A map with the same aspect ratio (within 1 %)
+            is resized to it; any other size is refused.
+        kind: ``"disparity"`` (larger = nearer, e.g. Depth Anything's output) or ``"depth"``
+            (larger = farther, e.g. metres or millimetres).
+
+    Returns:
+        float32 (height, width) disparity >= 0, larger = nearer. Pixels that were NaN, infinite,
+        negative (or 0 in a depth map, the usual "no measurement" code) are filled from the
+        nearest valid pixel.
+    """
+    if kind not in ("disparity", "depth"):
+        raise RefocusError(f"The depth map kind must be 'disparity' or 'depth', got {kind!r}.")
+    values = _read_depth_values(source, max_bytes)
+    width, height = size
+    invalid = ~np.isfinite(values) | (values < 0)
+    if kind == "depth":
+        invalid |= values == 0
+    if invalid.all():
+        raise RefocusError("The depth map has no valid values (all are NaN, infinite, negative or zero).")
+    if invalid.any():
+        values = _fill_from_nearest_valid(values, invalid)
+    disparity = 1.0 / values if kind == "depth" else values
+    disparity = _resize_depth(disparity.astype(np.float32), width, height)
+    scale = np.percentile(disparity, 99)
+    if not scale > 0:
+        scale = disparity.max() if disparity.max() > 0 else 1.0
+    return np.ascontiguousarray(disparity / scale, dtype=np.float32)
+
+
+def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int) -> np.ndarray:
+    if isinstance(source, np.ndarray):
+        values = source
+    else:
+        data = _read_bytes(source, max_bytes)
+        if data[:6] == b"\x93NUMPY":
+            try:
+                values = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle user files
+            except ValueError as e:
+                raise RefocusError(f"This .npy file cannot be read as a plain numeric array ({e}).") from e
+        else:
+            # OpenCV keeps 16-bit and float TIFF/PNG values as they are; Pillow would not for RGB.
+            values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            if values is None:
+                raise RefocusError("The depth map is not a PNG, TIFF or .npy file refocus can read.")
+    if values.ndim == 3 and values.shape[2] in (1, 3, 4):
+        values = values[:, :, 0]  # a grey map saved as RGB: the channels are equal
+    if values.ndim != 2 or values.size == 0:
+        raise RefocusError(f"A depth map must be a single-channel 2-D image, got shape {values.shape}.")
+    if not (np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)):
+        raise RefocusError(f"A depth map must hold real numbers, got dtype {values.dtype}.")
+    return values.astype(np.float64)
+
+
+def _fill_from_nearest_valid(values: np.ndarray, invalid: np.ndarray) -> np.ndarray:
+    from scipy import ndimage
+
+    _, (rows, cols) = ndimage.distance_transform_edt(invalid, return_indices=True)
+    return values[rows, cols]
+
+
+def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = disparity.shape
+    if (w, h) == (width, height):
+        return disparity
+    if abs(w / h - width / height) > 0.01 * (width / height):
+        raise RefocusError(
+            f"The depth map is {w} x {h} pixels but the photo is {width} x {height}; "
+            "their shapes differ, so the map cannot belong to this photo."
+        )
+    interpolation = cv2.INTER_AREA if w > width else cv2.INTER_LINEAR
+    return cv2.resize(disparity, (width, height), interpolation=interpolation)
+
+
+def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
+    """Write float32 (H, W, 3) sRGB in [0, 1] as an 8-bit PNG. Returns the path."""
+    path = Path(path)
+    pixels = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
+    Image.fromarray(pixels).save(path, format="PNG")
+    return path
+
+
+def disparity_to_uint16(disparity: np.ndarray) -> np.ndarray:
+    """Disparity (H, W) -> uint16 (H, W), min..max mapped to 0..65535 (brighter = nearer)."""
+    low, high = float(np.min(disparity)), float(np.max(disparity))
+    span = high - low if high > low else 1.0
+    return np.rint((disparity - low) / span * 65535.0).astype(np.uint16)
+
+
+def save_depth_png16(path: str | os.PathLike, disparity: np.ndarray) -> Path:
+    """Write disparity as a 16-bit grey PNG (0 = farthest, 65535 = nearest). Returns the path.
+
+    ``load_depth_map(path, size, "disparity")`` reads it back.
+    """
+    path = Path(path)
+    Image.fromarray(disparity_to_uint16(disparity)).save(path, format="PNG")
+    return path
+
+
+def colorize_disparity(disparity: np.ndarray) -> np.ndarray:
+    """A colour picture of disparity for people: uint8 (H, W, 3) RGB, near = bright (inferno)."""
+    grey = (disparity_to_uint16(disparity) >> 8).astype(np.uint8)
+    return cv2.cvtColor(cv2.applyColorMap(grey, cv2.COLORMAP_INFERNO), cv2.COLOR_BGR2RGB)
