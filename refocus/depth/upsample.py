@@ -1,0 +1,114 @@
+"""Edge-aware upsampling of a network's low-resolution disparity to the photo's resolution.
+
+A depth network sees the photo shrunk to a few hundred pixels (518 px for Depth Anything).
+Resizing its disparity back with bilinear interpolation smears every depth edge over several
+photo pixels, and the renderer then blurs a ring of background around each sharp subject (a
+halo). Here the photo itself guides the upsampling: a joint weighted median filter
+(``cv2.ximgproc.weightedMedianFilter``, Zhang et al., "100+ times faster weighted median
+filter", CVPR 2014) replaces each pixel's disparity by the weighted median of its
+neighbourhood, weighted by colour similarity in the photo. A median picks one side of an
+edge instead of averaging both, so depth edges snap to colour edges and no in-between
+"floating" disparities are created.
+
+Why the median and not a guided or joint-bilateral filter: on the NYU frames of
+``benchmarks/upsample_edges.py`` (ground-truth depth downscaled 4x and brought back), all
+three beat bilinear near depth edges, but the guided and bilateral filters are averages: they
+leave mixed values at edges and copy photo texture into flat regions (more pixels with >10 %
+error than bilinear overall), while the weighted median roughly halved the edge error and
+also lowered it everywhere else. The benchmark prints all of them.
+"""
+
+from __future__ import annotations
+
+import math
+
+import cv2
+import numpy as np
+
+#: Above this many output pixels the filter runs at a reduced size and the result is resized
+#: bilinearly the rest of the way: the median costs about 0.6 s per megapixel on one CPU core,
+#: and the last <= 2x of bilinear blurs an edge by about one photo pixel, far below any bokeh.
+DEFAULT_MAX_FILTER_PIXELS = 4_000_000
+
+
+def upsample_disparity(
+    disparity: np.ndarray,
+    guide: np.ndarray,
+    *,
+    radius: int | None = None,
+    sigma: float = 25.5,
+    max_filter_pixels: int = DEFAULT_MAX_FILTER_PIXELS,
+) -> np.ndarray:
+    """Resize a low-resolution disparity map to the guide photo's size, edges following the photo.
+
+    Args:
+        disparity: float (h, w) disparity (or any map whose edges should follow the photo's),
+            finite. Usually the network's output, smaller than the photo.
+        guide: the photo, (H, W, 3) or (H, W); uint8, or float in [0, 1] (sRGB-encoded).
+        radius: filter radius in output pixels. Default: twice the upsampling factor, which
+            reaches across the band that bilinear interpolation blurs (see the benchmark).
+        sigma: colour-similarity scale of the weights, in 8-bit intensity levels.
+        max_filter_pixels: largest output size the filter runs at (see
+            ``DEFAULT_MAX_FILTER_PIXELS``).
+
+    Returns:
+        float32 (H, W). Values are medians of bilinearly interpolated input values, so they stay
+        within the input's range. OpenCV quantises float input to about 256 levels of its
+        range inside the filter (steps of ~0.4 % of the range).
+
+    Example:
+        >>> low = np.zeros((4, 4), np.float32); low[:, 2:] = 1.0
+        >>> upsample_disparity(low, np.zeros((16, 16, 3), np.uint8)).shape
+        (16, 16)
+    """
+    disparity = np.asarray(disparity)
+    guide = np.asarray(guide)
+    if disparity.ndim != 2 or disparity.size == 0:
+        raise ValueError(f"disparity must be a non-empty 2-D (h, w) array, got shape {disparity.shape}")
+    if guide.ndim not in (2, 3) or (guide.ndim == 3 and guide.shape[2] not in (1, 3)):
+        raise ValueError(f"guide must be an (H, W, 3) or (H, W) image, got shape {guide.shape}")
+    if not np.isfinite(disparity).all():
+        raise ValueError("disparity contains NaN or infinite values")
+    if max_filter_pixels < 1:
+        raise ValueError(f"max_filter_pixels must be positive, got {max_filter_pixels}")
+
+    out_h, out_w = guide.shape[:2]
+    low = disparity.astype(np.float32, copy=False)
+    scale = max(out_h / low.shape[0], out_w / low.shape[1])
+    if scale <= 1.0:
+        # Nothing to recover: the map is already at least as detailed as the photo.
+        return cv2.resize(low, (out_w, out_h), interpolation=cv2.INTER_AREA)
+
+    # The filter's working size: the full size, or smaller for very large photos.
+    shrink = min(1.0, math.sqrt(max_filter_pixels / (out_h * out_w)))
+    work_w, work_h = max(1, round(out_w * shrink)), max(1, round(out_h * shrink))
+    work_scale = max(work_h / low.shape[0], work_w / low.shape[1])
+
+    joint = _as_uint8(guide)
+    if (work_h, work_w) != (out_h, out_w):
+        joint = cv2.resize(joint, (work_w, work_h), interpolation=cv2.INTER_AREA)
+    start = cv2.resize(low, (work_w, work_h), interpolation=cv2.INTER_LINEAR)
+    if work_scale <= 1.0:
+        return cv2.resize(start, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    r = radius if radius is not None else max(1, round(2 * work_scale))
+    if r < 1:
+        raise ValueError(f"radius must be >= 1, got {r}")
+    # A constant map has nothing to snap to; OpenCV's quantisation would divide by its zero range.
+    if float(start.max()) == float(start.min()):
+        filtered = start
+    else:
+        filtered = cv2.ximgproc.weightedMedianFilter(joint, start, r, sigma)
+    if (work_h, work_w) != (out_h, out_w):
+        filtered = cv2.resize(filtered, (out_w, out_h), interpolation=cv2.INTER_LINEAR)
+    return filtered.astype(np.float32, copy=False)
+
+
+def _as_uint8(image: np.ndarray) -> np.ndarray:
+    """The guide as contiguous uint8 (OpenCV's weighted median takes an 8-bit joint image)."""
+    if image.ndim == 3 and image.shape[2] == 1:
+        image = image[:, :, 0]
+    if image.dtype == np.uint8:
+        return np.ascontiguousarray(image)
+    if image.dtype == np.uint16:
+        return (image >> 8).astype(np.uint8)
+    return np.clip(np.asarray(image, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
