@@ -1,0 +1,78 @@
+"""Command line: ``python -m refocus INPUT -o OUTPUT --focus X,Y --f-number N``.
+
+The same library calls as the app; a bad input prints one sentence and exits with status 2.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from refocus.errors import RefocusError
+from refocus.io import DEFAULT_MAX_PIXELS, load_depth_map, load_photo, save_depth_png16, save_png
+from refocus.refocuser import SHAPES, LensSettings, Refocuser
+
+
+def parse_focus(text: str) -> tuple[float, float]:
+    """``"X,Y"`` in pixels of the input image -> (x, y)."""
+    try:
+        x, y = (float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, e.g. 640,360; got {text!r}") from None
+    return x, y
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m refocus",
+        description="Render a photo with a shallow depth of field, focused where you say.",
+    )
+    parser.add_argument("input", help="the photo (JPEG, PNG, WebP, TIFF, ...)")
+    parser.add_argument("-o", "--output", required=True, help="where to write the refocused PNG")
+    parser.add_argument("--focus", type=parse_focus, help="X,Y pixel to focus on (default: the centre)")
+    parser.add_argument("--f-number", type=float, default=2.8, help="aperture, e.g. 1.4 (blurry) to 22 (sharp)")
+    parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
+    parser.add_argument("--focus-range", type=float, default=0.0, help="share of the depth range kept sharp, 0-1")
+    parser.add_argument("--highlight-boost", type=float, default=0.0, help="extra glow of blurred highlights, 0-4")
+    parser.add_argument("--highlight-threshold", type=float, default=0.9, help="brightness counted as highlight")
+    depth = parser.add_mutually_exclusive_group()
+    depth.add_argument("--depth-model", help="alias, Hugging Face hub id or local directory")
+    depth.add_argument("--depth-map", help="use this depth map (PNG, TIFF or .npy) instead of a network")
+    parser.add_argument("--depth-kind", choices=["disparity", "depth"], default="disparity",
+                        help="what --depth-map holds: disparity (bright = near) or depth (bright = far)")
+    parser.add_argument("--save-depth", help="also write the depth as a 16-bit PNG here")
+    parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        settings = LensSettings(
+            f_number=args.f_number,
+            shape=args.shape,
+            highlight_boost=args.highlight_boost,
+            highlight_threshold=args.highlight_threshold,
+            focus_range=args.focus_range,
+        )
+        photo = load_photo(args.input, max_pixels=args.max_image_pixels)
+        depth_map = None
+        if args.depth_map:
+            depth_map = load_depth_map(args.depth_map, (photo.width, photo.height), args.depth_kind)
+        refocuser = Refocuser(args.depth_model, args.device)
+        prepared = refocuser.prepare(photo, depth_map)
+        focus = args.focus or (photo.width / 2, photo.height / 2)
+        image = refocuser.render_full(photo, prepared, focus, settings)
+        save_png(args.output, image)
+        if args.save_depth:
+            save_depth_png16(args.save_depth, prepared.depth.disparity)
+    except (RefocusError, OSError) as e:
+        print(f"refocus: error: {e}", file=sys.stderr)
+        return 2
+    print(f"Wrote {args.output} ({photo.width} x {photo.height}, f/{args.f_number:g}, focus {focus[0]:g},{focus[1]:g})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

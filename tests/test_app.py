@@ -1,0 +1,137 @@
+"""The app end to end: launched on 127.0.0.1 and driven through gradio_client, as users' scripts do."""
+
+import json
+import socket
+import sys
+
+import numpy as np
+import pytest
+from gradio_client import Client, handle_file
+from PIL import Image
+
+from conftest import REPO, sharpness, textured_scene
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server(tiny_model_dir):
+    sys.path.insert(0, str(REPO))
+    import app as app_module
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu", max_image_pixels=4_000_000)
+    demo = app_module.build_demo(refocus_app)
+    demo.queue(max_size=16)
+    port = free_port()
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield refocus_app, Client(f"http://127.0.0.1:{port}/", verbose=False)
+    demo.close()
+
+
+@pytest.fixture(scope="module")
+def scene_files(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("scene")
+    image, disparity = textured_scene()
+    Image.fromarray(image).save(folder / "photo.png")
+    Image.fromarray((disparity * 255).astype(np.uint8)).save(folder / "disparity.png")
+    return folder / "photo.png", folder / "disparity.png"
+
+
+def refocus_call(client, photo, **kwargs):
+    return client.predict(handle_file(str(photo)), api_name="/refocus", **kwargs)
+
+
+def test_importing_the_app_loads_no_model(tiny_model_dir):
+    import app as app_module
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir))
+    app_module.build_demo(refocus_app)
+    assert not refocus_app.refocuser().model_loaded
+
+
+def test_status_answers(server):
+    _, client = server
+    status = client.predict(api_name="/status")
+    status = json.loads(status) if isinstance(status, str) else status
+    assert {"model", "device", "cuda_available", "versions"} <= set(status)
+    assert "gradio" in status["versions"]
+
+
+def test_refocus_keeps_the_clicked_half_sharp_and_blurs_the_other(server, scene_files):
+    _, client = server
+    photo, depth_map = scene_files
+    original = np.asarray(Image.open(photo))
+    for x, sharp_side in [(40, slice(0, 70)), (120, slice(90, 160))]:
+        png, details = refocus_call(
+            client, photo, x=x, y=60, f_number=1.4, depth_map=handle_file(str(depth_map)), depth_kind="disparity"
+        )
+        out = Image.open(png)
+        assert out.format == "PNG" and out.size == (160, 120)
+        out = np.asarray(out.convert("RGB"))
+        blurry_side = slice(90, 160) if sharp_side.start == 0 else slice(0, 70)
+        assert sharpness(out[:, sharp_side]) > 0.8 * sharpness(original[:, sharp_side])
+        assert sharpness(out[:, blurry_side]) < 0.5 * sharpness(original[:, blurry_side])
+        assert details["width"] == 160 and details["height"] == 120
+
+
+def test_refocus_with_the_depth_network(server, scene_files):
+    refocus_app, client = server
+    photo, _ = scene_files
+    png, _ = refocus_call(client, photo, x=10, y=10, f_number=2.0, shape="6-blade")
+    assert Image.open(png).size == (160, 120)
+    assert refocus_app.refocuser().model_loaded
+
+
+def test_depth_endpoint_returns_a_16_bit_png_at_the_photo_size(server, scene_files):
+    _, client = server
+    photo, _ = scene_files
+    depth = Image.open(client.predict(handle_file(str(photo)), api_name="/depth"))
+    assert depth.mode.startswith("I;16") and depth.size == (160, 120)
+    assert np.ptp(np.asarray(depth)) > 0
+
+
+def test_depth_is_computed_once_per_photo(server, scene_files, monkeypatch):
+    refocus_app, client = server
+    photo, _ = scene_files
+    refocus_call(client, photo, x=5, y=5)
+    model = refocus_app.refocuser().model
+    calls = []
+    original_predict = type(model).predict
+    monkeypatch.setattr(type(model), "predict", lambda self, image: calls.append(1) or original_predict(self, image))
+    refocus_call(client, photo, x=100, y=50, f_number=4.0)
+    client.predict(handle_file(str(photo)), api_name="/depth")
+    assert calls == []
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"x": 500, "y": 10}, "outside the image"),
+        ({"x": 10, "y": 10, "f_number": 0}, "f-number"),
+        ({"x": 10, "y": 10, "f_number": 1e9}, "f-number"),  # (JSON cannot carry NaN)
+        ({"x": 10, "y": 10, "shape": "triangle"}, "Unknown bokeh shape"),
+        ({"x": 10, "y": 10, "focus_range": -1}, "focus range"),
+    ],
+)
+def test_bad_requests_get_a_sentence_and_the_server_keeps_serving(server, scene_files, kwargs, message):
+    _, client = server
+    photo, _ = scene_files
+    with pytest.raises(Exception, match=message):
+        refocus_call(client, photo, **kwargs)
+    png, _ = refocus_call(client, photo, x=10, y=10)  # still serving
+    assert Image.open(png).size == (160, 120)
+
+
+def test_bad_files_get_a_sentence(server, scene_files, tmp_path):
+    _, client = server
+    photo, _ = scene_files
+    (tmp_path / "notes.png").write_text("not an image")
+    with pytest.raises(Exception, match="not an image"):
+        refocus_call(client, tmp_path / "notes.png", x=1, y=1)
+    Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "square.png")
+    with pytest.raises(Exception, match="shapes differ"):
+        refocus_call(client, photo, x=1, y=1, depth_map=handle_file(str(tmp_path / "square.png")))
