@@ -342,6 +342,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             with gr.Column(scale=1):
                 photo = gr.Image(
                     label="Photo (click to focus)",
+                    elem_id="photo",
                     type="filepath",
                     sources=["upload", "clipboard", "webcam"],
                     image_mode=None,
@@ -370,7 +371,9 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             with gr.Column(scale=2):
                 with gr.Tabs():
                     with gr.Tab("Refocused"):
-                        result = gr.Image(label="Refocused preview (click to focus)", interactive=False, format="png")
+                        result = gr.Image(
+                            label="Refocused preview (click to focus)", interactive=False, format="png", elem_id="result"
+                        )
                     with gr.Tab("Before / after"):
                         compare = gr.ImageSlider(label="Before / after", type="numpy")
                     with gr.Tab("Depth"):

@@ -63,3 +63,28 @@ def sharpness(image: np.ndarray) -> float:
     """Mean absolute difference between horizontal neighbours (high = sharp, for noise textures)."""
     grey = np.asarray(image, np.float32).mean(axis=2)
     return float(np.abs(np.diff(grey, axis=1)).mean())
+
+
+@pytest.fixture(scope="session")
+def server(tiny_model_dir):
+    """The app launched on 127.0.0.1 with the tiny model: (RefocusApp, base URL)."""
+    import socket
+
+    import app as app_module
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu", max_image_pixels=4_000_000)
+    demo = app_module.build_demo(refocus_app)
+    demo.queue(max_size=16)
+    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
+    yield refocus_app, f"http://127.0.0.1:{port}/"
+    demo.close()
+
+
+@pytest.fixture(scope="session")
+def client(server):
+    from gradio_client import Client
+
+    return Client(server[1], verbose=False)

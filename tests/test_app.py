@@ -1,35 +1,13 @@
 """The app end to end: launched on 127.0.0.1 and driven through gradio_client, as users' scripts do."""
 
 import json
-import socket
-import sys
 
 import numpy as np
 import pytest
 from gradio_client import Client, handle_file
 from PIL import Image
 
-from conftest import REPO, sharpness, textured_scene
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture(scope="module")
-def server(tiny_model_dir):
-    sys.path.insert(0, str(REPO))
-    import app as app_module
-
-    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu", max_image_pixels=4_000_000)
-    demo = app_module.build_demo(refocus_app)
-    demo.queue(max_size=16)
-    port = free_port()
-    demo.launch(server_name="127.0.0.1", server_port=port, prevent_thread_lock=True, quiet=True)
-    yield refocus_app, Client(f"http://127.0.0.1:{port}/", verbose=False)
-    demo.close()
+from conftest import sharpness, textured_scene
 
 
 @pytest.fixture(scope="module")
@@ -53,16 +31,14 @@ def test_importing_the_app_loads_no_model(tiny_model_dir):
     assert not refocus_app.refocuser().model_loaded
 
 
-def test_status_answers(server):
-    _, client = server
+def test_status_answers(client):
     status = client.predict(api_name="/status")
     status = json.loads(status) if isinstance(status, str) else status
     assert {"model", "device", "cuda_available", "versions"} <= set(status)
     assert "gradio" in status["versions"]
 
 
-def test_refocus_keeps_the_clicked_half_sharp_and_blurs_the_other(server, scene_files):
-    _, client = server
+def test_refocus_keeps_the_clicked_half_sharp_and_blurs_the_other(client, scene_files):
     photo, depth_map = scene_files
     original = np.asarray(Image.open(photo))
     for x, sharp_side in [(40, slice(0, 70)), (120, slice(90, 160))]:
@@ -78,24 +54,23 @@ def test_refocus_keeps_the_clicked_half_sharp_and_blurs_the_other(server, scene_
         assert details["width"] == 160 and details["height"] == 120
 
 
-def test_refocus_with_the_depth_network(server, scene_files):
-    refocus_app, client = server
+def test_refocus_with_the_depth_network(server, client, scene_files):
+    refocus_app, _ = server
     photo, _ = scene_files
     png, _ = refocus_call(client, photo, x=10, y=10, f_number=2.0, shape="6-blade")
     assert Image.open(png).size == (160, 120)
     assert refocus_app.refocuser().model_loaded
 
 
-def test_depth_endpoint_returns_a_16_bit_png_at_the_photo_size(server, scene_files):
-    _, client = server
+def test_depth_endpoint_returns_a_16_bit_png_at_the_photo_size(client, scene_files):
     photo, _ = scene_files
     depth = Image.open(client.predict(handle_file(str(photo)), api_name="/depth"))
     assert depth.mode.startswith("I;16") and depth.size == (160, 120)
     assert np.ptp(np.asarray(depth)) > 0
 
 
-def test_depth_is_computed_once_per_photo(server, scene_files, monkeypatch):
-    refocus_app, client = server
+def test_depth_is_computed_once_per_photo(server, client, scene_files, monkeypatch):
+    refocus_app, _ = server
     photo, _ = scene_files
     refocus_call(client, photo, x=5, y=5)
     model = refocus_app.refocuser().model
@@ -117,8 +92,7 @@ def test_depth_is_computed_once_per_photo(server, scene_files, monkeypatch):
         ({"x": 10, "y": 10, "focus_range": -1}, "focus range"),
     ],
 )
-def test_bad_requests_get_a_sentence_and_the_server_keeps_serving(server, scene_files, kwargs, message):
-    _, client = server
+def test_bad_requests_get_a_sentence_and_the_server_keeps_serving(client, scene_files, kwargs, message):
     photo, _ = scene_files
     with pytest.raises(Exception, match=message):
         refocus_call(client, photo, **kwargs)
@@ -126,8 +100,7 @@ def test_bad_requests_get_a_sentence_and_the_server_keeps_serving(server, scene_
     assert Image.open(png).size == (160, 120)
 
 
-def test_bad_files_get_a_sentence(server, scene_files, tmp_path):
-    _, client = server
+def test_bad_files_get_a_sentence(client, scene_files, tmp_path):
     photo, _ = scene_files
     (tmp_path / "notes.png").write_text("not an image")
     with pytest.raises(Exception, match="not an image"):

@@ -34,29 +34,6 @@ COMMIT = "0123456789abcdef0123456789abcdef01234567"  # any 40-hex string is a va
 
 
 @pytest.fixture(scope="module")
-def tiny_depth_anything(tmp_path_factory):
-    """A 30k-parameter Depth Anything V2 (DINOv2 backbone) saved like the hub checkpoint."""
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
-
-    torch.manual_seed(0)
-    backbone = Dinov2Config(
-        image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-        intermediate_size=64, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
-    )  # fmt: skip
-    config = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16, head_hidden_size=8,
-    )  # fmt: skip
-    path = tmp_path_factory.mktemp("tiny-depth-anything")
-    DepthAnythingForDepthEstimation(config).save_pretrained(path)
-    # The hub checkpoint's processor settings, at 56 px instead of 518 px.
-    DPTImageProcessor(
-        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False, resample=3
-    ).save_pretrained(path)
-    return path
-
-
-@pytest.fixture(scope="module")
 def tiny_dpt(tmp_path_factory):
     """A tiny ViT DPT (the Intel/dpt-large architecture), square input like its processor."""
     from transformers import DPTConfig, DPTForDepthEstimation, DPTImageProcessor
@@ -116,9 +93,9 @@ def check_relative_result(result, shape):
     assert result.depth is None and result.focal_px is None
 
 
-def test_local_directory_loads_and_predicts_at_input_resolution(tiny_depth_anything):
-    model = load_depth_model(str(tiny_depth_anything), device="cpu")
-    assert model.device == "cpu" and model.name == str(tiny_depth_anything)
+def test_local_directory_loads_and_predicts_at_input_resolution(tiny_model_dir):
+    model = load_depth_model(str(tiny_model_dir), device="cpu")
+    assert model.device == "cpu" and model.name == str(tiny_model_dir)
     assert next(model.model.parameters()).dtype == torch.float32  # fp16 only on CUDA
     check_relative_result(model.predict(two_tone_image()), (60, 90))
     # uint8 input and an odd size (not a multiple of the patch size) work too.
@@ -131,8 +108,8 @@ def test_dpt_architecture_loads_from_a_local_directory(tiny_dpt):
     check_relative_result(model.predict(two_tone_image(48, 64)), (48, 64))
 
 
-def test_default_hub_id_loads_from_the_local_cache(tiny_depth_anything, hub_cache):
-    populate_cache(hub_cache, DEFAULT_MODEL, tiny_depth_anything)
+def test_default_hub_id_loads_from_the_local_cache(tiny_model_dir, hub_cache):
+    populate_cache(hub_cache, DEFAULT_MODEL, tiny_model_dir)
     for spec in (None, DEFAULT_MODEL, "depth-anything-v2-small"):
         model = load_depth_model(spec, device="cpu")
         assert model.name == DEFAULT_MODEL and model.licence == "Apache-2.0"
@@ -171,7 +148,7 @@ def test_bad_local_directories_are_explained(tmp_path):
         load_depth_model(str(tmp_path), device="cpu")  # config but no weights
 
 
-def test_eigen_checkpoints_go_to_the_eigen_loader(tiny_depth_anything, tmp_path, monkeypatch):
+def test_eigen_checkpoints_go_to_the_eigen_loader(tiny_model_dir, tmp_path, monkeypatch):
     calls = []
     fake = types.ModuleType("refocus.depth.eigen")
     fake.is_eigen_config = lambda config: config.get("model_type") == "eigen2014"
@@ -182,7 +159,7 @@ def test_eigen_checkpoints_go_to_the_eigen_loader(tiny_depth_anything, tmp_path,
     assert calls == [(str(tmp_path), "cpu")]
     # transformers models never reach it, and load even when the Eigen module cannot be imported.
     monkeypatch.setitem(sys.modules, "refocus.depth.eigen", None)
-    assert load_depth_model(str(tiny_depth_anything), device="cpu").kind == "relative"
+    assert load_depth_model(str(tiny_model_dir), device="cpu").kind == "relative"
 
 
 def test_eigen_alias_points_at_the_checkpoints_directory():
