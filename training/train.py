@@ -1,0 +1,332 @@
+"""Train the Eigen et al. 2014 depth network on NYU Depth v2, coarse stage then fine stage.
+
+    python training/train.py --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
+        --stage coarse --out checkpoints/eigen-coarse
+    python training/train.py --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
+        --stage fine --init checkpoints/eigen-coarse --out checkpoints/eigen
+
+The output directory is a ``from_pretrained`` directory (``config.json`` + ``model.safetensors``)
+that ``refocus`` loads with ``--depth-model DIR``, plus ``training_state.safetensors`` and
+``training_state.json`` for ``--resume``.
+
+Recipe (Eigen et al. 2014, section 3.3): scale-invariant log loss with lambda = 0.5; SGD with
+momentum 0.9, batch 32; learning rates 0.001 for coarse conv layers 1-5, 0.1 for coarse fully
+connected layers 6-7, 0.001 for fine layers 1 and 3, 0.01 for fine layer 2; the coarse network is
+frozen while the fine one trains; 2M samples for coarse, 1.5M for fine. The paper trained on
+~120K raw frames; this script reads the 795 labeled training frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import sys
+import time
+from pathlib import Path
+
+if __package__ in (None, ""):  # run as `python training/train.py`: make the repo importable
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch.utils.data import DataLoader
+
+from refocus.depth.eigen import INPUT_SIZE, PAPER_COARSE_CHANNELS, EigenDepthNet, count_parameters
+from refocus.errors import RefocusError
+from training.loss import scale_invariant_loss
+from training.nyu import NYUDepthV2
+
+PAPER_SAMPLES = {"coarse": 2_000_000, "fine": 1_500_000}  # training samples seen, per stage
+STATE_TENSORS, STATE_JSON = "training_state.safetensors", "training_state.json"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="nyu_depth_v2_labeled.mat")
+    p.add_argument("--splits", required=True, help="splits.mat (official train/test split)")
+    p.add_argument("--stage", required=True, choices=["coarse", "fine"])
+    p.add_argument("--out", required=True, help="output directory (from_pretrained layout)")
+    p.add_argument("--init", help="checkpoint directory to start from; required for --stage fine (the coarse one)")
+    length = p.add_mutually_exclusive_group()
+    length.add_argument("--epochs", type=int, help="passes over the training split")
+    length.add_argument("--max-steps", type=int, help="optimiser steps (default: the paper's sample count / batch size)")
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)")
+    p.add_argument("--optimizer", choices=["sgd", "adam"], default="sgd")
+    p.add_argument("--lr-scale", type=float, default=1.0, help="multiplies the paper's per-layer SGD rates")
+    p.add_argument("--adam-lr", type=float, default=1e-4, help="learning rate of every layer with --optimizer adam")
+    p.add_argument("--weight-decay", type=float, default=0.0, help="the paper does not mention any")
+    p.add_argument("--lam", type=float, default=0.5, help="weight of the scale-invariant term of the loss")
+    p.add_argument("--no-augment", action="store_true", help="train on centre views (overfitting checks)")
+    p.add_argument("--limit", type=int, help="use only the first N training frames")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers")
+    p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--save-every", type=int, default=2000, help="checkpoint every N steps (and at the end)")
+    p.add_argument("--resume", action="store_true", help="continue the run saved in --out")
+    p.add_argument("--tensorboard", metavar="LOGDIR", help="write TensorBoard scalars (needs `pip install tensorboard`)")
+    p.add_argument("--push-to-hub", metavar="REPO", help="upload the final checkpoint to this hub repo")
+    p.add_argument("--private", action="store_true", help="with --push-to-hub: create the repo private")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    size = p.add_argument_group("model size (new coarse runs only; defaults are the paper's)")
+    size.add_argument("--coarse-channels", default=",".join(map(str, PAPER_COARSE_CHANNELS)))
+    size.add_argument("--fc-dim", type=int, default=4096)
+    size.add_argument("--fine-channels", type=int, default=63)
+    return p
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def build_model(args) -> EigenDepthNet:
+    """The network for this stage: fresh (coarse), from --init, or from --out (--resume)."""
+    source = args.out if args.resume else args.init
+    if source is None:
+        if args.stage == "fine":
+            raise RefocusError("--stage fine needs --init DIR, the coarse stage's output directory.")
+        channels = [int(c) for c in args.coarse_channels.split(",")]
+        return EigenDepthNet(stage="coarse", coarse_channels=channels, fc_dim=args.fc_dim, fine_channels=args.fine_channels)
+    if not (Path(source) / "model.safetensors").is_file():
+        raise RefocusError(f"'{source}' holds no model.safetensors to start from.")
+    loaded = EigenDepthNet.from_pretrained(source)
+    config = {k: v for k, v in loaded._hub_mixin_config.items() if k != "model_type"}
+    if args.resume and config.get("stage") != args.stage:
+        raise RefocusError(f"--resume: '{source}' is a {config.get('stage')} run, not {args.stage}.")
+    # A new instance, so that the saved config.json says this run's stage.
+    model = EigenDepthNet(**{**config, "stage": args.stage})
+    model.load_state_dict(loaded.state_dict())
+    return model
+
+
+def parameter_groups(model: EigenDepthNet, stage: str) -> list[dict]:
+    """The paper's per-layer learning rates (SGD); the fine stage trains the fine layers only."""
+    if stage == "coarse":
+        return [
+            {"params": list(model.coarse.features.parameters()), "lr": 0.001, "name": "coarse conv 1-5"},
+            {"params": list(model.coarse.fc.parameters()), "lr": 0.1, "name": "coarse full 6-7"},
+        ]
+    return [
+        {"params": list(model.fine.conv1.parameters()), "lr": 0.001, "name": "fine 1"},
+        {"params": list(model.fine.conv2.parameters()), "lr": 0.01, "name": "fine 2"},
+        {"params": list(model.fine.conv3.parameters()), "lr": 0.001, "name": "fine 3"},
+    ]
+
+
+def build_optimizer(model: EigenDepthNet, args) -> torch.optim.Optimizer:
+    groups = parameter_groups(model, args.stage)
+    if args.optimizer == "adam":
+        for group in groups:
+            group["lr"] = args.adam_lr
+        return torch.optim.Adam(groups, weight_decay=args.weight_decay)
+    for group in groups:
+        group["lr"] *= args.lr_scale
+    return torch.optim.SGD(groups, momentum=0.9, weight_decay=args.weight_decay)
+
+
+def save_checkpoint(model, optimizer, scaler, step: int, out: Path) -> None:
+    """Weights (from_pretrained layout) and the optimiser state, as safetensors + JSON.
+
+    Files are written beside their final names and renamed, so an interrupted save leaves the
+    previous checkpoint intact.
+    """
+    from safetensors.torch import save_file
+
+    tmp = out / ".saving"
+    model.save_pretrained(tmp)
+    state = optimizer.state_dict()
+    tensors = {f"{i}.{name}": t for i, s in state["state"].items() for name, t in s.items() if torch.is_tensor(t)}
+    save_file({k: v.detach().cpu().contiguous() for k, v in tensors.items()}, str(tmp / STATE_TENSORS))
+    meta = {
+        "step": step,
+        "param_groups": [{k: v for k, v in g.items() if k != "params"} for g in state["param_groups"]],
+        "scaler": scaler.state_dict() if scaler is not None and scaler.is_enabled() else None,
+    }
+    (tmp / STATE_JSON).write_text(json.dumps(meta, indent=2))
+    for file in tmp.iterdir():
+        os.replace(file, out / file.name)
+    tmp.rmdir()
+
+
+def load_checkpoint_state(optimizer, scaler, out: Path) -> int:
+    """Restore the optimiser (and AMP scaler) saved by ``save_checkpoint``; returns the step."""
+    from safetensors.torch import load_file
+
+    if not (out / STATE_JSON).is_file():
+        raise RefocusError(f"--resume: '{out}' has no {STATE_JSON}; was it written by train.py?")
+    meta = json.loads((out / STATE_JSON).read_text())
+    tensors = load_file(str(out / STATE_TENSORS))
+    state: dict[int, dict] = {}
+    for key, tensor in tensors.items():
+        index, name = key.split(".", 1)
+        state.setdefault(int(index), {})[name] = tensor
+    current = optimizer.state_dict()
+    groups = [{**saved, "params": group["params"]} for saved, group in zip(meta["param_groups"], current["param_groups"])]
+    optimizer.load_state_dict({"state": state, "param_groups": groups})
+    if scaler is not None and meta.get("scaler"):
+        scaler.load_state_dict(meta["scaler"])
+    return int(meta["step"])
+
+
+def open_tensorboard(logdir: str | None):
+    if logdir is None:
+        return None
+    try:
+        from torch.utils.tensorboard import SummaryWriter
+    except ImportError as error:
+        raise RefocusError("--tensorboard needs the tensorboard package: pip install tensorboard") from error
+    return SummaryWriter(logdir)
+
+
+def batches(loader: DataLoader):
+    """Cycle over the loader forever (steps, not epochs, drive training)."""
+    while True:
+        yield from loader
+
+
+def train(args) -> dict:
+    """Run one stage. Returns a summary: steps, final running loss, seconds, images/s, ms/step."""
+    seed_everything(args.seed)
+    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+
+    dataset = NYUDepthV2(args.data, args.splits, "train", augment=not args.no_augment, limit=args.limit)
+    loader = DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=len(dataset) >= args.batch_size,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+        generator=torch.Generator().manual_seed(args.seed),
+    )
+    if args.max_steps is not None:
+        total_steps = args.max_steps
+    elif args.epochs is not None:
+        total_steps = args.epochs * len(loader)
+    else:
+        total_steps = math.ceil(PAPER_SAMPLES[args.stage] / args.batch_size)
+
+    model = build_model(args).to(device)
+    if args.stage == "fine":
+        model.coarse.requires_grad_(False)  # the paper holds the coarse network fixed
+    optimizer = build_optimizer(model, args)
+    use_amp = device.type == "cuda" and not args.no_amp
+    # bf16 needs no loss scaling; fall back to fp16 + GradScaler on GPUs without bf16.
+    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
+    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    step = load_checkpoint_state(optimizer, scaler, out) if args.resume else 0
+    writer = open_tensorboard(args.tensorboard)
+
+    print(
+        f"{args.stage} stage: {count_parameters(model):,} parameters, {len(dataset)} frames, "
+        f"{total_steps} steps of {args.batch_size} on {device}"
+        + (f" (AMP {str(amp_dtype).removeprefix('torch.')})" if use_amp else ""),
+        file=sys.stderr,
+    )
+    from tqdm import tqdm
+
+    progress = tqdm(total=total_steps, initial=step, disable=args.quiet, desc=args.stage, unit="step")
+    running, history = None, []
+    warmup = min(10, max(total_steps - step - 1, 0) // 5)  # steps left out of the timing
+    timed_from, timed_images, run_steps = None, 0, 0
+    model.train()
+    if args.stage == "fine":
+        model.coarse.eval()  # frozen: no dropout either
+    data = batches(loader)
+    while step < total_steps:
+        if run_steps == warmup:  # start the clock once the first (slow) steps are done
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+            timed_from = time.perf_counter()
+        batch = next(data)
+        image = batch["image"].to(device, non_blocking=True)
+        depth = batch["depth"].to(device, non_blocking=True)
+        valid = batch["valid"].to(device, non_blocking=True)
+        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
+            log_pred = model(image)
+        # The 55x74 output spans the 228x304 crop; compare at the target's resolution.
+        log_pred = F.interpolate(log_pred.float(), size=INPUT_SIZE, mode="bilinear", align_corners=False)
+        loss = scale_invariant_loss(log_pred, depth, valid, lam=args.lam)
+        optimizer.zero_grad(set_to_none=True)
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+        step += 1
+        run_steps += 1
+        if timed_from is not None:
+            timed_images += image.shape[0]
+        if step % 10 == 0 or run_steps == 1 or step == total_steps:  # .item() syncs: not every step
+            value = float(loss.item())
+            history.append((step, value))
+            if not math.isfinite(value):
+                raise RefocusError(f"the loss became {value} at step {step}; lower --lr-scale or try --optimizer adam")
+            running = value if running is None else 0.9 * running + 0.1 * value
+            progress.set_postfix(loss=f"{running:.4f}")
+            if writer is not None:
+                writer.add_scalar(f"{args.stage}/loss", value, step)
+        progress.update(1)
+        if step % args.save_every == 0 and step < total_steps:
+            save_checkpoint(model, optimizer, scaler, step, out)
+    progress.close()
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - timed_from if timed_from is not None else float("nan")
+    save_checkpoint(model, optimizer, scaler, step, out)
+    if writer is not None:
+        writer.close()
+    if args.push_to_hub:
+        push(model, args.push_to_hub, args.private)
+
+    timed_steps = timed_images / args.batch_size
+    summary = {
+        "stage": args.stage,
+        "steps": step,
+        "loss": running if running is not None else float(loss.item()),
+        "parameters": count_parameters(model),
+        "timed_steps": timed_steps,
+        "ms_per_step": 1000 * seconds / timed_steps if timed_steps else float("nan"),
+        "images_per_s": timed_images / seconds if timed_images else float("nan"),
+        "device": str(device),
+        "amp": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+        "out": str(out),
+        "history": history,
+    }
+    print(json.dumps({k: v for k, v in summary.items() if k != "history"}), file=sys.stderr)
+    return summary
+
+
+def push(model: EigenDepthNet, repo: str, private: bool) -> None:
+    """Upload the checkpoint (config.json, model.safetensors, model card) to the hub."""
+    try:
+        url = model.push_to_hub(repo, private=private, commit_message="Upload Eigen 2014 depth network (refocus)")
+    except Exception as error:  # network, auth and permission errors
+        raise RefocusError(
+            f"Could not push to the hub repo '{repo}': {error}. Log in with `hf auth login` "
+            "(or set HF_TOKEN) and check that HF_HUB_OFFLINE is not set."
+        ) from error
+    print(f"pushed to {url}", file=sys.stderr)
+
+
+def main(argv: list[str] | None = None) -> dict:
+    args = build_parser().parse_args(argv)
+    if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
+        raise SystemExit("--batch-size and --max-steps must be positive")
+    try:
+        return train(args)
+    except RefocusError as error:
+        if __name__ == "__main__":
+            raise SystemExit(f"error: {error}") from None
+        raise
+
+
+if __name__ == "__main__":
+    main()
