@@ -1,0 +1,251 @@
+"""Physics tests of the bokeh renderer: each states a property a real lens has."""
+
+from __future__ import annotations
+
+import cv2
+import numpy as np
+import pytest
+import torch
+
+from refocus.bokeh import SHAPES, Aperture, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
+from refocus.errors import RefocusError
+
+
+def to_linear(x: np.ndarray) -> np.ndarray:
+    return srgb_to_linear(torch.from_numpy(x)).numpy()
+
+
+def to_srgb(x: np.ndarray) -> np.ndarray:
+    return linear_to_srgb(torch.from_numpy(np.ascontiguousarray(x, dtype=np.float32))).numpy()
+
+
+def point_light(size: int = 65, value: float = 0.8) -> np.ndarray:
+    img = np.zeros((size, size, 3), np.float32)
+    img[size // 2, size // 2] = value
+    return img
+
+
+def flat(size: int, value: float) -> np.ndarray:
+    return np.full((size, size), value, np.float32)
+
+
+# --- point lights ------------------------------------------------------------------------------
+def test_point_on_focal_plane_stays_a_point():
+    img = point_light()
+    out = render_bokeh(img, flat(65, 2.0), 2.0, 30.0)
+    np.testing.assert_allclose(out, img, atol=1e-5)
+
+
+@pytest.mark.parametrize("radius,quality", [(3.0, "default"), (6.0, "default"), (11.0, "default"),
+                                            (20.0, "default"), (20.0, "high")])
+def test_defocused_point_becomes_a_disc_of_radius_r_with_the_same_energy(radius, quality):
+    img = point_light(81)
+    out = render_bokeh(img, flat(81, 0.0), 1.0, radius, quality=quality)  # r = strength * |0 - 1|
+    lin_in, lin_out = to_linear(img), to_linear(out)
+    np.testing.assert_allclose(lin_out.sum(), lin_in.sum(), rtol=0.02)
+    lum = lin_out[..., 0]
+    measured = np.sqrt((lum > 0.5 * lum.max()).sum() / np.pi)
+    assert abs(measured - radius) <= 1.0
+    # a disc: flat top (uniform brightness inside), nothing beyond r + 1.5; at default quality
+    # radii above 6 px are blurred at 1/s resolution, s = ceil(r / 6), which softens the rim
+    # by about 1.5 s
+    rim = 1.5 if quality == "high" or radius <= 6 else 1.5 * np.ceil(radius / 6) + 0.5
+    yy, xx = np.mgrid[:81, :81] - 40
+    rho = np.hypot(xx, yy)
+    inner = lum[rho <= radius - 2]
+    assert inner.std() < 0.1 * inner.mean()
+    assert lum[rho > radius + rim].max() < 0.05 * lum.max()
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_defocused_point_takes_the_aperture_shape(shape):
+    img = point_light(41, 0.6)
+    out = render_bokeh(img, flat(41, 0.0), 1.0, 5.0, shape=shape, blades=5, rotation=10.0, cats_eye=0.0)
+    lin = to_linear(out)[..., 1]
+    kernel = aperture_kernel(5.0, Aperture(shape, 5, 10.0, 0.0, 0.0))
+    n = kernel.shape[0] // 2
+    expected = np.zeros_like(lin)
+    expected[20 - n:21 + n, 20 - n:21 + n] = kernel * to_linear(img)[20, 20, 1]
+    np.testing.assert_allclose(lin, expected, atol=2e-4)
+
+
+def test_clipped_light_is_given_more_energy_than_it_shows():
+    img = point_light(41, 1.0)
+    plain = to_linear(render_bokeh(img, flat(41, 0.0), 1.0, 5.0, clipped_gain=1.0)).sum()
+    recovered = to_linear(render_bokeh(img, flat(41, 0.0), 1.0, 5.0)).sum()
+    assert recovered == pytest.approx(4.0 * plain, rel=0.02)
+
+
+# --- uniformity and convolution ---------------------------------------------------------------
+@pytest.mark.parametrize("quality", ["preview", "default", "high"])
+def test_uniform_image_stays_uniform_at_any_depth(quality):
+    rng = np.random.default_rng(0)
+    img = np.full((47, 61, 3), 0.4, np.float32)
+    disparity = rng.uniform(0, 1, (47, 61)).astype(np.float32)
+    out = render_bokeh(img, disparity, 0.5, 40.0, quality=quality)
+    np.testing.assert_allclose(out, img, atol=2e-4)  # no darkening at borders or depth edges
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_constant_depth_equals_one_convolution_with_the_kernel(shape):
+    rng = np.random.default_rng(1)
+    img = rng.uniform(0, 0.9, (50, 60, 3)).astype(np.float32)
+    out = render_bokeh(img, flat(1, 0.0).repeat(50, 0).repeat(60, 1), 1.0, 4.3, shape=shape,
+                       cats_eye=0.0)
+    kernel = aperture_kernel(4.3, Aperture(shape, 6, 0.0, 0.0, 0.0))
+    gather = kernel[::-1, ::-1].copy()
+    lin = to_linear(img)
+    expected = cv2.filter2D(lin, -1, gather, borderType=cv2.BORDER_CONSTANT)
+    expected /= cv2.filter2D(np.ones_like(lin), -1, gather, borderType=cv2.BORDER_CONSTANT)
+    np.testing.assert_allclose(to_linear(out)[6:-6, 6:-6], expected[6:-6, 6:-6], atol=2e-4)
+
+
+def test_kernels_conserve_energy_and_stay_within_their_radius():
+    for shape in SHAPES:
+        for radius in [0.0, 0.3, 0.7, 1.5, 4.0, 9.6]:
+            for offset in [(0.0, 0.0), (1.0, -1.0)]:
+                k = aperture_kernel(radius, Aperture(shape, 7, 15.0, 0.3, 1.0), offset)
+                assert k.min() >= 0 and k.sum() == pytest.approx(1.0, abs=1e-5)
+                assert k.shape[0] <= 2 * radius + 2
+    disc, poly = aperture_kernel(8.0), aperture_kernel(8.0, Aperture("polygon", 5))
+    assert (poly > 0).sum() < (disc > 0).sum()  # blades cut the disc
+    assert aperture_kernel(8.0, Aperture("ring"))[8, 8] == 0  # mirror lens: dark centre
+    curved = aperture_kernel(8.0, Aperture("polygon", 5, blade_curvature=1.0))
+    np.testing.assert_allclose(curved, disc, atol=1e-6)  # fully curved blades = circle
+    eye = aperture_kernel(8.0, Aperture("cats_eye", cats_eye=1.0), (1.0, 1.0))
+    assert (eye > 0).sum() < 0.8 * (disc > 0).sum()  # clipped towards the corner
+
+
+# --- occlusion ---------------------------------------------------------------------------------
+def edge_scene(size: int = 60) -> tuple[np.ndarray, np.ndarray]:
+    """Left half red at disparity 1, right half green at disparity 0."""
+    img = np.zeros((size, size, 3), np.float32)
+    img[:, : size // 2, 0] = 0.9
+    img[:, size // 2:, 1] = 0.7
+    disparity = np.zeros((size, size), np.float32)
+    disparity[:, : size // 2] = 1.0
+    return img, disparity
+
+
+def test_in_focus_foreground_edge_stays_sharp_without_halo():
+    img, disparity = edge_scene()
+    out = render_bokeh(img, disparity, 1.0, 15.0)  # foreground in focus, background r = 15
+    np.testing.assert_allclose(out[:, :30], img[:, :30], atol=1e-5)  # no green crosses the edge
+    assert out[:, 30:, 0].max() < 1e-3  # no red halo in the blurred background
+    np.testing.assert_allclose(out[:, 30:, 1], 0.7, atol=1e-3)  # background not darkened
+
+
+def test_defocused_foreground_turns_transparent_and_reveals_background():
+    img, disparity = edge_scene()
+    out = render_bokeh(img, disparity, 0.0, 10.0)  # background sharp, foreground r = 10
+    np.testing.assert_allclose(out[:, 45:], img[:, 45:], atol=1e-3)  # beyond r: untouched
+    edge_red, edge_green = to_linear(out)[30, 29:31, 0], to_linear(out)[30, 29:31, 1]
+    lin_red, lin_green = to_linear(img)[30, 0, 0], to_linear(img)[30, 59, 1]
+    # at the silhouette about half of the lens sees around the foreground
+    assert np.all(np.abs(edge_red / lin_red - 0.5) < 0.15)
+    assert np.all(np.abs(edge_green / lin_green - 0.5) < 0.15)
+    assert out[30, 35, 0] > 0.1  # the foreground spreads over what is behind it
+
+
+def test_blur_grows_monotonically_with_strength():
+    rng = np.random.default_rng(2)
+    img = rng.uniform(0, 1, (64, 64, 3)).astype(np.float32)
+    disparity = rng.uniform(0, 1, (64, 64)).astype(np.float32)
+    detail = [np.abs(np.diff(render_bokeh(img, disparity, 1.5, s), axis=1)).mean()
+              for s in [0.0, 1.0, 3.0, 8.0, 20.0]]
+    assert all(a > b for a, b in zip(detail, detail[1:]))
+
+
+def test_focus_range_keeps_a_band_sharp_and_shifts_the_coc():
+    rng = np.random.default_rng(3)
+    img = rng.uniform(0, 0.9, (40, 40, 3)).astype(np.float32)
+    disparity = np.tile(np.linspace(0, 2, 40, dtype=np.float32), (40, 1))
+    out = render_bokeh(img, disparity, 1.0, 0.0, focus_range=0.3)
+    np.testing.assert_allclose(out, img, atol=1e-5)
+    banded = render_bokeh(img, disparity, 1.0, 10.0, focus_range=0.3)
+    band = np.abs(disparity - 1.0) <= 0.2  # r = 0 here and far from the band's edges
+    np.testing.assert_allclose(banded[band], img[band], atol=1e-5)
+    assert np.abs(banded - img)[np.abs(disparity - 1.0) > 0.6].mean() > 0.05
+    # r = strength * max(|D - focus| - range, 0): a constant D behaves like a shifted focus
+    const = flat(40, 1.5)
+    np.testing.assert_allclose(render_bokeh(img, const, 1.0, 10.0, focus_range=0.2),
+                               render_bokeh(img, const, 1.2, 10.0), atol=1e-6)
+
+
+def test_highlight_boost_only_touches_bright_out_of_focus_pixels():
+    rng = np.random.default_rng(4)
+    img = rng.uniform(0, 0.6, (40, 40, 3)).astype(np.float32)
+    img[10, 10] = img[10, 30] = 0.97  # bright pixels, left one in focus
+    disparity = np.zeros((40, 40), np.float32)
+    disparity[:, :20] = 1.0
+    plain = render_bokeh(img, disparity, 1.0, 6.0)
+    boosted = render_bokeh(img, disparity, 1.0, 6.0, highlight_boost=2.0, highlight_threshold=0.9)
+    np.testing.assert_array_equal(boosted[:, :20], plain[:, :20])  # in focus: untouched
+    assert boosted[10, 30:34].mean() > plain[10, 30:34].mean() + 0.02  # defocused highlight brighter
+    far_from_light = np.ones((40, 40), bool)
+    far_from_light[:22, 22:] = False
+    np.testing.assert_array_equal(boosted[far_from_light], plain[far_from_light])
+    dark = np.clip(img, 0, 0.6)
+    np.testing.assert_array_equal(render_bokeh(dark, disparity, 1.0, 6.0, highlight_boost=3.0),
+                                  render_bokeh(dark, disparity, 1.0, 6.0))
+
+
+# --- array kinds, devices, sizes ---------------------------------------------------------------
+def random_scene(h: int, w: int, seed: int = 5) -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    return (rng.uniform(0, 1, (h, w, 3)).astype(np.float32),
+            rng.uniform(0, 1, (h, w)).astype(np.float32))
+
+
+def test_numpy_and_torch_inputs_agree():
+    img, disparity = random_scene(33, 47)
+    out_np = render_bokeh(img, disparity, 0.4, 12.0)
+    out_t = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), 0.4, 12.0)
+    assert isinstance(out_np, np.ndarray) and isinstance(out_t, torch.Tensor)
+    np.testing.assert_allclose(out_t.numpy(), out_np, atol=1e-6)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cpu_and_cuda_agree(shape):
+    img, disparity = random_scene(120, 161)
+    cpu = render_bokeh(img, disparity, 0.5, 30.0, shape=shape)
+    gpu = render_bokeh(torch.from_numpy(img).cuda(), torch.from_numpy(disparity).cuda(), 0.5, 30.0,
+                       shape=shape)
+    assert gpu.is_cuda
+    assert np.abs(gpu.cpu().numpy() - cpu).mean() < 2e-3
+    np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 30.0, shape=shape, device="cuda"),
+                               gpu.cpu().numpy(), atol=1e-6)
+
+
+@pytest.mark.parametrize("h,w", [(1, 1), (1, 7), (7, 1), (3, 5), (17, 31)])
+def test_any_size_gives_finite_deterministic_output_in_range(h, w):
+    img, disparity = random_scene(h, w)
+    out = render_bokeh(img, disparity, 0.5, 25.0, highlight_boost=1.0)
+    assert out.shape == (h, w, 3) and out.dtype == np.float32
+    assert np.isfinite(out).all() and out.min() >= 0 and out.max() <= 1
+    np.testing.assert_array_equal(out, render_bokeh(img, disparity, 0.5, 25.0, highlight_boost=1.0))
+
+
+# --- bad inputs --------------------------------------------------------------------------------
+@pytest.mark.parametrize("args,kwargs,words", [
+    ((np.zeros((4, 4), np.float32), np.zeros((4, 4), np.float32), 0, 1), {}, "(H, W, 3)"),
+    ((np.zeros((4, 4, 3), np.uint8), np.zeros((4, 4), np.float32), 0, 1), {}, "floating-point"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 5), np.float32), 0, 1), {}, "to match the image"),
+    ((np.zeros((4, 4, 3), np.float32), np.full((4, 4), np.nan, np.float32), 0, 1), {}, "NaN"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, float("nan")), {}, "strength"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, -1), {}, "at least 0"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), "x", 1), {}, "focus_disparity"),
+    (([[0.0]], np.zeros((1, 1), np.float32), 0, 1), {}, "numpy array or a torch tensor"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, 1), {"shape": "star"}, "disc"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, 1), {"blades": 2}, "at least 3"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, 1), {"cats_eye": 2}, "cats_eye"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, 1), {"quality": "max"}, "quality"),
+    ((np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0, 1),
+     {"highlight_boost": -1}, "highlight_boost"),
+])
+def test_bad_inputs_raise_a_clear_value_error(args, kwargs, words):
+    with pytest.raises(ValueError, match=None) as info:
+        render_bokeh(*args, **kwargs)
+    assert isinstance(info.value, RefocusError)
+    assert words in str(info.value)
