@@ -336,3 +336,10 @@ def test_evaluate_aligns_relative_models(nyu):
     results = evaluate_script.evaluate(PerfectRelativeModel(dataset), dataset, quiet=True, limit=1)
     assert not results["is_metric"] and results["n_images"] == 1
     assert results["abs_rel"] < 1e-5 and results["delta1"] == 1.0
+
+
+def test_push_to_hub_failure_is_explained(nyu, tmp_path):
+    # conftest sets HF_HUB_OFFLINE=1, so the upload must fail fast with a readable reason.
+    with pytest.raises(RefocusError, match="Could not push to the hub repo 'someone/eigen'"):
+        run_train(nyu, tmp_path, "--stage", "coarse", "--max-steps", "1", "--push-to-hub", "someone/eigen", *TINY_ARGS)
+    assert (tmp_path / "model.safetensors").is_file()  # the local checkpoint is written first

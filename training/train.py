@@ -292,7 +292,7 @@ def train(args) -> dict:
     summary = {
         "stage": args.stage,
         "steps": step,
-        "loss": running if running is not None else float(loss.item()),
+        "loss": running,  # None when --resume found the run already finished
         "parameters": count_parameters(model),
         "timed_steps": timed_steps,
         "ms_per_step": 1000 * seconds / timed_steps if timed_steps else float("nan"),
