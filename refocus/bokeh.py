@@ -190,11 +190,19 @@ def aperture_kernel(radius: float, aperture: Aperture = Aperture(),
 # kernels (measured on a 2-core laptop), while on CUDA torch is the fast path. The operations are
 # defined identically: zero padding, box-average downsampling, half-pixel-centred bilinear
 # upsampling.
+# Set by the tests to run the CUDA code path on the CPU.
+_FORCE_TORCH_OPS = False
+
+
+def _use_opencv(x: torch.Tensor) -> bool:
+    return x.device.type == "cpu" and not _FORCE_TORCH_OPS
+
+
 def _convolve(x: torch.Tensor, kernel: np.ndarray) -> torch.Tensor:
     """Scatter each pixel of x (h, w, C) with ``kernel`` (true convolution, zero padding)."""
     if kernel.shape == (1, 1):
         return x
-    if x.device.type == "cpu":
+    if _use_opencv(x):
         gather = np.ascontiguousarray(kernel[::-1, ::-1])  # filter2D correlates
         out = cv2.filter2D(x.contiguous().numpy(), -1, gather, borderType=cv2.BORDER_CONSTANT)
         return torch.from_numpy(out.reshape(x.shape))
@@ -218,13 +226,22 @@ def _tent(s: int) -> tuple[np.ndarray, int]:
     return ((1.0 - np.abs(offsets - centre) / s) / s).astype(np.float32), first
 
 
-def _downsample(x: torch.Tensor, s: int) -> torch.Tensor:
-    """Reduce x (h, w, C) by an integer factor s (h and w multiples of s), zero padding."""
+def _downsample(x: torch.Tensor, s: int, keep_centroids: bool = True) -> torch.Tensor:
+    """Reduce x (h, w, C) by an integer factor s (h and w multiples of s), zero padding.
+
+    ``keep_centroids`` picks the tent filter (for what is blurred and shown); without it a
+    plain box average, cheaper, is enough (for the smooth background fill).
+    """
     if s == 1:
         return x
-    taps, first = _tent(s)
     h, w, c = x.shape
-    if x.device.type == "cpu":
+    if not keep_centroids:
+        if _use_opencv(x):
+            small = cv2.resize(x.contiguous().numpy(), (w // s, h // s), interpolation=cv2.INTER_AREA)
+            return torch.from_numpy(small.reshape(h // s, w // s, c))
+        return F.avg_pool2d(x.permute(2, 0, 1)[None], s)[0].permute(1, 2, 0)
+    taps, first = _tent(s)
+    if _use_opencv(x):
         full = cv2.sepFilter2D(x.contiguous().numpy(), -1, taps, taps, anchor=(-first, -first),
                                borderType=cv2.BORDER_CONSTANT)
         return torch.from_numpy(np.ascontiguousarray(full.reshape(h, w, c)[::s, ::s]))
@@ -240,7 +257,7 @@ def _upsample(x: torch.Tensor, h: int, w: int) -> torch.Tensor:
     """Bilinear resize of x (h', w', C) to (h, w, C) with half-pixel centres."""
     if x.shape[:2] == (h, w):
         return x
-    if x.device.type == "cpu":
+    if _use_opencv(x):
         out = cv2.resize(x.contiguous().numpy(), (w, h), interpolation=cv2.INTER_LINEAR)
         return torch.from_numpy(out.reshape(h, w, x.shape[-1]))
     y = F.interpolate(x.permute(2, 0, 1)[None], size=(h, w), mode="bilinear", align_corners=False)
@@ -302,18 +319,19 @@ def fill_hidden(acc: torch.Tensor, mask: torch.Tensor, radius: float) -> torch.T
     nearest background, smooth at the scale of the blur radius.
     """
     h, w = acc.shape[:2]
-    stop = max(int(math.log2(max(radius / 2, 1.0))), 0)  # finest pyramid level still needed
-    levels = [acc]
+    # the fill is smooth at the scale of the blur: start the pyramid at 1/f, f ~ radius / 2
+    f = 2 ** max(int(math.log2(max(radius / 2, 1.0))), 0)
+    levels = [_downsample(_pad_to_multiple(acc, f), f, keep_centroids=False)]
     while max(levels[-1].shape[:2]) > 1:
-        levels.append(_downsample(_pad_to_multiple(levels[-1], 2), 2))
+        levels.append(_downsample(_pad_to_multiple(levels[-1], 2), 2, keep_centroids=False))
     # normalised colour and confidence per level; a pixel counts as known once a quarter of it
     # is covered. Where nothing at all is behind, the fill stays transparent.
     fill = _normalise(levels[-1])
-    for level in reversed(levels[stop:-1]):
+    for level in reversed(levels[:-1]):
         up = _upsample(fill, *(d + d % 2 for d in level.shape[:2]))[: level.shape[0], : level.shape[1]]
         known = _normalise(level)
         fill = known + (1.0 - known[..., 3:]) * up
-    fill = _upsample(fill, levels[stop].shape[0] * 2 ** stop, levels[stop].shape[1] * 2 ** stop)[:h, :w]
+    fill = _upsample(fill, levels[0].shape[0] * f, levels[0].shape[1] * f)[:h, :w]
     missing = (1.0 - acc[..., 3:]).clamp_min(0.0) * mask[..., None]
     return acc + missing * fill
 
@@ -322,7 +340,7 @@ def _normalise(rgba: torch.Tensor) -> torch.Tensor:
     """Premultiplied (h, w, 4) -> premultiplied with confidence min(4 alpha, 1) as alpha."""
     alpha = rgba[..., 3:]
     known = (4.0 * alpha).clamp(0.0, 1.0)
-    return torch.cat([rgba[..., :3] * (known / alpha.clamp_min(1e-6)), known], dim=-1)
+    return rgba * (known / alpha.clamp_min(1e-6))  # alpha becomes `known` (where alpha > 1e-6)
 
 
 def layer_edges(cmin: float, cmax: float, relative_width: float) -> torch.Tensor:
@@ -345,24 +363,36 @@ def composite_layers(linear: torch.Tensor, coc: torch.Tensor, aperture: Aperture
     H, W = coc.shape
     edges = layer_edges(float(coc.min()), float(coc.max()), relative_width).to(coc.device, coc.dtype)
     layer = torch.bucketize(coc, edges)  # larger index = farther
+    n = len(edges) + 1
+    # per layer in one pass: pixel count, mean |CoC| (the layer's blur radius), rows and columns
+    count = torch.bincount(layer.flatten(), minlength=n)
+    radii = (torch.bincount(layer.flatten(), coc.abs().flatten(), minlength=n) / count.clamp_min(1)).tolist()
+    rows = torch.bincount((layer * H + torch.arange(H, device=coc.device)[:, None]).flatten(),
+                          minlength=n * H).view(n, H) > 0
+    cols = torch.bincount((layer * W + torch.arange(W, device=coc.device)).flatten(),
+                          minlength=n * W).view(n, W) > 0
     acc = torch.zeros(H, W, 4, device=linear.device, dtype=linear.dtype)
-    for k in torch.unique(layer).flip(0).tolist():  # far to near
-        mask = layer == k
-        radius = float(coc[mask].abs().mean())
+    for k in count.nonzero()[:, 0].flip(0).tolist():  # far to near
+        radius = radii[k]
         # crop to the layer's bounding box grown by the blur and the fill's context
-        rows, cols = mask.any(1).nonzero(), mask.any(0).nonzero()
+        r_idx, c_idx = rows[k].nonzero()[:, 0], cols[k].nonzero()[:, 0]
         grow = 2 * int(math.ceil(radius)) + 2
-        y0, y1 = max(int(rows[0]) - grow, 0), min(int(rows[-1]) + grow + 1, H)
-        x0, x1 = max(int(cols[0]) - grow, 0), min(int(cols[-1]) + grow + 1, W)
-        own = mask[y0:y1, x0:x1, None].to(linear.dtype)
-        nearer = (layer[y0:y1, x0:x1, None] < k).to(linear.dtype)
+        y0, y1 = max(int(r_idx[0]) - grow, 0), min(int(r_idx[-1]) + grow + 1, H)
+        x0, x1 = max(int(c_idx[0]) - grow, 0), min(int(c_idx[-1]) + grow + 1, W)
+        crop = layer[y0:y1, x0:x1, None]
         # premultiplied colour, alpha, and (nearer - 1): zero padding then counts the world
         # outside the frame as an occluder, behind which the layer continues too
-        stack = torch.cat([linear[y0:y1, x0:x1] * own, own, nearer - 1.0], dim=-1)
+        stack = torch.empty(*crop.shape[:2], 5, device=linear.device, dtype=linear.dtype)
+        torch.eq(crop, k, out=stack[..., 3:4])
+        torch.mul(linear[y0:y1, x0:x1], stack[..., 3:4], out=stack[..., :3])
+        torch.lt(crop, k, out=stack[..., 4:5])
+        stack[..., 4:5] -= 1.0
+        own = stack[..., 3].clone()
         blurred = extend_behind_occluders(blur_layer(stack, radius, aperture, fine_radius, (x0, y0, W, H)))
         under = acc[y0:y1, x0:x1]
-        if radius >= 0.5:  # a blurred layer reveals part of what it hides
-            under = fill_hidden(under, own[..., 0], radius)
+        # a blurred layer reveals part of what it hides (unless the layers behind cover it all)
+        if radius >= 0.5 and bool((under[..., 3] < 0.999).logical_and_(own > 0).any()):
+            under = fill_hidden(under, own, radius)
         acc[y0:y1, x0:x1] = blurred + (1.0 - blurred[..., 3:]) * under
     return acc[..., :3] / acc[..., 3:].clamp_min(1e-6)
 
@@ -538,9 +568,10 @@ def _check_arrays(img: torch.Tensor, disp: torch.Tensor) -> None:
     if disp.shape != img.shape[:2]:
         raise RefocusError(f"disparity must have shape (H, W) = {tuple(img.shape[:2])} to match the "
                            f"image, got {tuple(disp.shape)}.")
-    if not torch.isfinite(img).all():
+    # amax propagates NaN and never overflows: one cheap reduction instead of a full mask
+    if not torch.isfinite(img.abs().amax()):
         raise RefocusError("image contains NaN or infinite values.")
-    bad = int((~torch.isfinite(disp)).sum())
-    if bad:
+    if not torch.isfinite(disp.abs().amax()):
+        bad = int((~torch.isfinite(disp)).sum())
         raise RefocusError(f"disparity contains {bad} NaN or infinite values; replace them (e.g. "
                            f"with np.nan_to_num) before rendering.")

@@ -205,6 +205,17 @@ def test_numpy_and_torch_inputs_agree():
     np.testing.assert_allclose(out_t.numpy(), out_np, atol=1e-6)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_torch_ops_path_matches_opencv_path(monkeypatch, shape):
+    """The CUDA code path (torch conv/pool/interpolate), run on the CPU, against OpenCV's."""
+    import refocus.bokeh as bokeh
+
+    img, disparity = random_scene(40, 53)
+    cv = render_bokeh(img, disparity, 0.5, 25.0, shape=shape)
+    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
+    np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 25.0, shape=shape), cv, atol=2e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("shape", SHAPES)
 def test_cpu_and_cuda_agree(shape):

@@ -1,0 +1,65 @@
+"""One-shot GPU check of the renderer (for a lent CUDA machine; about a minute).
+
+    python benchmarks/gpu_render_check.py            # asserts CUDA
+    python benchmarks/gpu_render_check.py --cpu-smoke  # the same steps, tiny, without a GPU
+
+1. CPU vs CUDA agreement: the same scene rendered on both, for every aperture shape; prints
+   the mean and max absolute sRGB difference (must be < 2e-3 mean).
+2. render_speed on CUDA at 1 MP and 12 MP: warm-up, torch.cuda.synchronize, median of 5,
+   with the CPU Gaussian-stack reference in the same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render_speed  # noqa: E402
+
+from refocus.bokeh import SHAPES, render_bokeh  # noqa: E402
+
+
+def agreement(device: str, size: tuple[int, int]) -> float:
+    image, disparity, focus, strength = render_speed.synthetic_scene(*size)
+    worst = 0.0
+    for shape in SHAPES:
+        cpu = render_bokeh(image, disparity, focus, strength, shape=shape)
+        dev = render_bokeh(torch.from_numpy(image).to(device), torch.from_numpy(disparity).to(device),
+                           focus, strength, shape=shape)
+        assert dev.device.type == torch.device(device).type, "output left the input's device"
+        diff = np.abs(dev.cpu().numpy() - cpu)
+        print(f"agreement {shape:<9} mean |cpu - {device}| {diff.mean():.2e}  max {diff.max():.2e}")
+        worst = max(worst, float(diff.mean()))
+    return worst
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--cpu-smoke", action="store_true", help="run the steps on the CPU, tiny")
+    args = ap.parse_args()
+    t0 = time.perf_counter()
+    if args.cpu_smoke:
+        device, speed_args = "cpu", ["--device", "cpu", "--quick"]
+    else:
+        assert torch.cuda.is_available(), "CUDA is not available: this check needs a GPU"
+        device, speed_args = "cuda", ["--device", "cuda", "--sizes", "1,12", "--repeats", "5"]
+        print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
+    worst = agreement(device, (384, 288))
+    assert worst < 2e-3, f"CPU and {device} renders disagree (mean |diff| {worst:.2e})"
+    print(f"CPU/{device} agreement OK (worst mean |diff| {worst:.2e})")
+    result = render_speed.main(speed_args)
+    if not args.cpu_smoke:
+        twelve = [r for r in result["rows"] if r["mp"] == 12][0]["ours_ms"]
+        print(f"12 MP on CUDA: {twelve:.1f} ms (target < 100 ms): {'OK' if twelve < 100 else 'SLOWER'}")
+    print(f"gpu_render_check finished in {time.perf_counter() - t0:.0f} s")
+
+
+if __name__ == "__main__":
+    main()
