@@ -96,7 +96,7 @@ MODELS: dict[str, ModelInfo] = {
             "eigen",
             "checkpoints/eigen",
             "see checkpoints/eigen",
-            "relative",
+            "metric",
             "refocus's own Eigen network, trained with training/train.py (local weights).",
             local=True,
         ),
