@@ -20,7 +20,9 @@ flat regions, and had more pixels >10 % off than bilinear. The benchmark prints 
 
 from __future__ import annotations
 
+import functools
 import math
+import warnings
 
 import cv2
 import numpy as np
@@ -97,6 +99,11 @@ def upsample_disparity(
     # A constant map has nothing to snap to; OpenCV's quantisation would divide by its zero range.
     if float(start.max()) == float(start.min()):
         filtered = start
+    elif not hasattr(cv2, "ximgproc"):
+        # Plain opencv-python (no contrib modules) shadows opencv-contrib when both are
+        # installed; depth still works, with soft edges, rather than failing.
+        _warn_no_ximgproc()
+        filtered = start
     else:
         filtered = cv2.ximgproc.weightedMedianFilter(joint, start, r, sigma)
     if (work_h, work_w) != (out_h, out_w):
@@ -113,3 +120,14 @@ def _as_uint8(image: np.ndarray) -> np.ndarray:
     if image.dtype == np.uint16:
         return (image >> 8).astype(np.uint8)
     return np.clip(np.asarray(image, np.float32) * 255.0 + 0.5, 0, 255).astype(np.uint8)
+
+
+@functools.cache
+def _warn_no_ximgproc() -> None:
+    warnings.warn(
+        "OpenCV's contrib modules (cv2.ximgproc) are missing, so depth is upsampled without edge "
+        "guidance. `pip uninstall opencv-python opencv-python-headless` and "
+        "`pip install --force-reinstall opencv-contrib-python-headless` fix it.",
+        RuntimeWarning,
+        stacklevel=3,
+    )
