@@ -5,8 +5,8 @@
 
 1. CPU vs CUDA agreement: the same scene rendered on both, for every aperture shape; prints
    the mean and max absolute sRGB difference (must be < 2e-3 mean).
-2. render_speed on CUDA at 1 MP and 12 MP: warm-up, torch.cuda.synchronize, median of 5,
-   with the CPU Gaussian-stack reference in the same run.
+2. render_speed on CUDA at 1 MP (with the CPU Gaussian-stack reference) and at 12 MP (CUDA
+   only; the reference would take minutes): warm-up, torch.cuda.synchronize, median of 5.
 """
 
 from __future__ import annotations
@@ -49,14 +49,15 @@ def main() -> None:
         device, speed_args = "cpu", ["--device", "cpu", "--quick"]
     else:
         assert torch.cuda.is_available(), "CUDA is not available: this check needs a GPU"
-        device, speed_args = "cuda", ["--device", "cuda", "--sizes", "1,12", "--repeats", "5"]
+        device, speed_args = "cuda", ["--device", "cuda", "--sizes", "1", "--repeats", "5"]
         print(f"GPU: {torch.cuda.get_device_name(0)}, torch {torch.__version__}")
     worst = agreement(device, (384, 288))
     assert worst < 2e-3, f"CPU and {device} renders disagree (mean |diff| {worst:.2e})"
     print(f"CPU/{device} agreement OK (worst mean |diff| {worst:.2e})")
-    result = render_speed.main(speed_args)
-    if not args.cpu_smoke:
-        twelve = [r for r in result["rows"] if r["mp"] == 12][0]["ours_ms"]
+    render_speed.main(speed_args)
+    if not args.cpu_smoke:  # the CPU reference takes minutes at 12 MP: CUDA timing only
+        result = render_speed.main(["--device", "cuda", "--sizes", "12", "--repeats", "5", "--no-reference"])
+        twelve = result["rows"][0]["ours_ms"]
         print(f"12 MP on CUDA: {twelve:.1f} ms (target < 100 ms): {'OK' if twelve < 100 else 'SLOWER'}")
     print(f"gpu_render_check finished in {time.perf_counter() - t0:.0f} s")
 
