@@ -28,7 +28,7 @@ from training.metrics import (
     markdown_table,
     median_scale,
 )
-from training.nyu import NYUDepthV2, augment, read_split
+from training.nyu import NYUDepthV2, augment, augment_batch, read_split, sample_augmentations
 from training.synthetic_nyu import synthetic_frames, write_nyu_mat, write_splits, write_synthetic_nyu
 
 TINY_ARGS = ["--coarse-channels", "4,8,8,8,8", "--fc-dim", "32", "--fine-channels", "7"]
@@ -170,6 +170,35 @@ def test_augmentation_flip_scale_and_rotation_borders():
     assert not rotated[2][0, 0, 0] and not rotated[2][0, -1, -1] and rotated[2][0, 114, 152]
 
 
+def test_batched_augmentation_matches_one_frame_at_a_time():
+    frames = [t[None].repeat(3, *[1] * t.dim()) for t in ramp_frame()]
+    frames[0][1] = frames[0][1].flip(-1)  # a different second frame
+    params = sample_augmentations(3, torch.Generator().manual_seed(0))
+    params["flip"][:2] = torch.tensor([True, False])
+    batch = augment_batch(*frames, params)
+    for i in range(3):
+        one = {"scale": float(params["scale"][i]), "angle": float(params["angle"][i]),
+               "crop": tuple(params["crop"][i].tolist()), "colour": params["colour"][i], "flip": bool(params["flip"][i])}
+        single = augment(frames[0][i], frames[1][i], frames[2][i], one)
+        for b, s in zip(batch, single):
+            assert torch.equal(b[i], s)
+
+
+def test_preloaded_items_match_reads_from_the_file(nyu):
+    for augmented in (False, True):
+        lazy = NYUDepthV2(*nyu, "train", augment=augmented)
+        loaded = NYUDepthV2(*nyu, "train", augment=augmented, preload=True)
+        image, depth, valid = loaded.frames
+        assert image.shape == (4, 3, 240, 320) and depth.shape == valid.shape == (4, 1, 240, 320)
+        assert valid.dtype == torch.bool and NYUDepthV2.preload_bytes(4) == image.nbytes + depth.nbytes + valid.nbytes
+        for i in (2, 0):  # the split's order, not the file's
+            torch.manual_seed(i)
+            a = lazy[i]
+            torch.manual_seed(i)
+            b = loaded[i]
+            assert all(torch.equal(a[k], b[k]) for k in a)
+
+
 # --- loss and metrics ----------------------------------------------------------------------
 
 
@@ -262,6 +291,18 @@ def test_fine_stage_freezes_coarse_and_resume_continues(nyu, tmp_path):
         run_train(nyu, tmp_path / "x", "--stage", "fine", "--max-steps", "1")
     with pytest.raises(RefocusError, match="coarse run"):
         run_train(nyu, coarse_dir, "--stage", "fine", "--resume", "--max-steps", "3")
+
+
+def test_data_pipelines_device_workers_and_no_preload(nyu, tmp_path):
+    # The device pipeline (preloaded split, batched augmentation) runs on the CPU too.
+    summary = run_train(nyu, tmp_path / "a", "--stage", "coarse", "--max-steps", "3", "--batch-size", "2",
+                        "--augment-on", "device", *TINY_ARGS)
+    assert summary["steps"] == 3 and "batched augmentation" in summary["pipeline"] and math.isfinite(summary["loss"])
+    summary = run_train(nyu, tmp_path / "b", "--stage", "coarse", "--epochs", "1", "--batch-size", "2",
+                        "--no-preload", *TINY_ARGS)
+    assert summary["steps"] == 2 and "h5py" in summary["pipeline"]  # 4 frames, 2 batches per epoch
+    with pytest.raises(RefocusError, match="preload"):
+        run_train(nyu, tmp_path / "c", "--stage", "coarse", "--max-steps", "1", "--augment-on", "device", "--no-preload")
 
 
 def test_paper_learning_rates_per_layer(tmp_path):

@@ -38,7 +38,7 @@ from torch.utils.data import DataLoader
 from refocus.depth.eigen import INPUT_SIZE, PAPER_COARSE_CHANNELS, EigenDepthNet, count_parameters
 from refocus.errors import RefocusError
 from training.loss import scale_invariant_loss
-from training.nyu import NYUDepthV2
+from training.nyu import NYUDepthV2, augment_batch, centre_crop, sample_augmentations
 
 PAPER_SAMPLES = {"coarse": 2_000_000, "fine": 1_500_000}  # training samples seen, per stage
 STATE_TENSORS, STATE_JSON = "training_state.safetensors", "training_state.json"
@@ -63,7 +63,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--lam", type=float, default=0.5, help="weight of the scale-invariant term of the loss")
     p.add_argument("--no-augment", action="store_true", help="train on centre views (overfitting checks)")
     p.add_argument("--limit", type=int, help="use only the first N training frames")
-    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers")
+    p.add_argument("--workers", type=int, default=min(8, os.cpu_count() or 1), help="DataLoader workers (--augment-on workers)")
+    p.add_argument(
+        "--preload",
+        action=argparse.BooleanOptionalAction,
+        help="read the split's frames into RAM once, halved (~1.0 GB for the 795 training frames), instead of "
+        "an h5py read per sample (default: on when twice that much RAM is available)",
+    )
+    p.add_argument(
+        "--augment-on",
+        choices=["auto", "device", "workers"],
+        default="auto",
+        help="device: keep the preloaded split on the training device and augment whole batches there (no "
+        "DataLoader); workers: augment each sample in DataLoader workers on the CPU (default: device on CUDA "
+        "when preloaded and it fits in a quarter of the free GPU memory, else workers)",
+    )
     p.add_argument("--no-amp", action="store_true", help="disable mixed precision on CUDA")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--save-every", type=int, default=2000, help="checkpoint every N steps (and at the end)")
@@ -184,10 +198,89 @@ def open_tensorboard(logdir: str | None):
     return SummaryWriter(logdir)
 
 
-def batches(loader: DataLoader):
+def batches(loader):
     """Cycle over the loader forever (steps, not epochs, drive training)."""
     while True:
         yield from loader
+
+
+def available_ram() -> int:
+    """Bytes of RAM available to new allocations (MemAvailable; 0 where it cannot be read)."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return 0
+
+
+class DeviceBatches:
+    """One epoch of batches of a preloaded split, gathered and augmented on the training device.
+
+    The halved frames (``NYUDepthV2.frames``) move to the device once; each batch is an index
+    gather there and one batched ``augment_batch`` (the paper's augmentation, drawn per sample as
+    in the DataLoader path), so the CPU does no per-sample work. Shuffled like
+    ``DataLoader(shuffle=True, drop_last=...)``: a new permutation per epoch.
+    """
+
+    def __init__(self, frames, batch_size: int, device: torch.device, augment: bool, generator: torch.Generator, drop_last: bool):
+        self.frames = tuple(t.to(device) for t in frames)
+        self.batch_size, self.device, self.augment, self.generator = batch_size, device, augment, generator
+        n = self.frames[0].shape[0]
+        self.starts = range(0, n - batch_size + 1 if drop_last else n, batch_size)
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def __iter__(self):
+        order = torch.randperm(self.frames[0].shape[0], generator=self.generator)
+        for start in self.starts:
+            index = order[start : start + self.batch_size].to(self.device)
+            image, depth, valid = (t.index_select(0, index) for t in self.frames)
+            if self.augment:
+                params = sample_augmentations(len(index), self.generator)
+                image, depth, valid = augment_batch(image, depth, valid, params)
+            else:
+                image, depth, valid = centre_crop(image, depth, valid)
+            yield {"image": image.contiguous(), "depth": depth.contiguous(), "valid": valid.contiguous()}
+
+
+def build_batches(args, device: torch.device):
+    """The training batches as ``args`` asks: ``(dataset, loader, description)``."""
+    dataset = NYUDepthV2(args.data, args.splits, "train", augment=not args.no_augment, limit=args.limit)
+    need = NYUDepthV2.preload_bytes(len(dataset))
+    preload = args.preload if args.preload is not None else available_ram() >= 2 * need
+    on_device = args.augment_on == "device" or (
+        args.augment_on == "auto" and preload and device.type == "cuda" and 4 * need <= torch.cuda.mem_get_info(device)[0]
+    )
+    if on_device and args.preload is False:
+        raise RefocusError("--augment-on device needs the split preloaded; drop --no-preload.")
+    drop_last = len(dataset) >= args.batch_size
+    generator = torch.Generator().manual_seed(args.seed)
+    if on_device or preload:
+        started = time.perf_counter()
+        dataset.frames = dataset._preload()
+        print(f"preloaded {len(dataset)} frames ({need / 1e9:.2f} GB) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
+    if on_device:
+        loader = DeviceBatches(dataset.frames, args.batch_size, device, dataset.augment, generator, drop_last)
+        dataset.frames = None  # the device holds them now
+        return dataset, loader, f"preloaded on {device}, batched augmentation there"
+    loader = DataLoader(
+        dataset,
+        batch_size=args.batch_size,
+        shuffle=True,
+        drop_last=drop_last,
+        num_workers=args.workers,
+        pin_memory=device.type == "cuda",
+        persistent_workers=args.workers > 0,
+        generator=generator,
+    )
+    return dataset, loader, f"{'preloaded, ' if preload else 'h5py reads, '}augmentation in {args.workers} DataLoader workers"
 
 
 def train(args) -> dict:
@@ -199,17 +292,7 @@ def train(args) -> dict:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
 
-    dataset = NYUDepthV2(args.data, args.splits, "train", augment=not args.no_augment, limit=args.limit)
-    loader = DataLoader(
-        dataset,
-        batch_size=args.batch_size,
-        shuffle=True,
-        drop_last=len(dataset) >= args.batch_size,
-        num_workers=args.workers,
-        pin_memory=device.type == "cuda",
-        persistent_workers=args.workers > 0,
-        generator=torch.Generator().manual_seed(args.seed),
-    )
+    dataset, loader, pipeline = build_batches(args, device)
     if args.max_steps is not None:
         total_steps = args.max_steps
     elif args.epochs is not None:
@@ -231,7 +314,8 @@ def train(args) -> dict:
     print(
         f"{args.stage} stage: {count_parameters(model):,} parameters, {len(dataset)} frames, "
         f"{total_steps} steps of {args.batch_size} on {device}"
-        + (f" (AMP {str(amp_dtype).removeprefix('torch.')})" if use_amp else ""),
+        + (f" (AMP {str(amp_dtype).removeprefix('torch.')})" if use_amp else "")
+        + f"; data: {pipeline}",
         file=sys.stderr,
     )
     from tqdm import tqdm
@@ -299,6 +383,7 @@ def train(args) -> dict:
         "images_per_s": timed_images / seconds if timed_images else float("nan"),
         "device": str(device),
         "amp": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+        "pipeline": pipeline,
         "out": str(out),
         "history": history,
     }
