@@ -24,6 +24,9 @@ from refocus.errors import RefocusError
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: above every common camera, below a memory hazard
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
+# A user's depth map is scaled so its 99th percentile is 1; a few pixels 1000x nearer than that
+# are already blurred by the renderer's cap (the image size), so larger values are clipped.
+MAX_RELATIVE_DISPARITY = 1000.0
 
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 DepthKind = Literal["disparity", "depth"]
@@ -193,6 +196,7 @@ def load_depth_map(
     kind: DepthKind = "disparity",
     *,
     max_bytes: int = DEFAULT_MAX_BYTES,
+    max_pixels: int = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Read a user's depth map (8/16-bit PNG, TIFF, .npy or an array) as relative disparity.
 
@@ -205,15 +209,16 @@ def load_depth_map(
             is resized to it; any other size is refused.
         kind: ``"disparity"`` (larger = nearer, e.g. Depth Anything's output) or ``"depth"``
             (larger = farther, e.g. metres or millimetres).
+        max_bytes, max_pixels: larger files or maps are refused (a small PNG can hold a huge map).
 
     Returns:
-        float32 (height, width) disparity >= 0, larger = nearer. Pixels that were NaN, infinite,
-        negative (or 0 in a depth map, the usual "no measurement" code) are filled from the
-        nearest valid pixel.
+        float32 (height, width) disparity, finite, in [0, ``MAX_RELATIVE_DISPARITY``], larger =
+        nearer. Pixels that were NaN, infinite, negative (or 0 in a depth map, the usual "no
+        measurement" code) are filled from the nearest valid pixel.
     """
     if kind not in ("disparity", "depth"):
         raise RefocusError(f"The depth map kind must be 'disparity' or 'depth', got {kind!r}.")
-    values = _read_depth_values(source, max_bytes)
+    values = _read_depth_values(source, max_bytes, max_pixels)
     width, height = size
     invalid = ~np.isfinite(values) | (values < 0)
     if kind == "depth":
@@ -222,15 +227,19 @@ def load_depth_map(
         raise RefocusError("The depth map has no valid values (all are NaN, infinite, negative or zero).")
     if invalid.any():
         values = _fill_from_nearest_valid(values, invalid)
-    disparity = 1.0 / values if kind == "depth" else values
-    disparity = _resize_depth(disparity.astype(np.float32), width, height)
+    # Scale in float64 before anything else: a map of 1e300s or of denormals is legal input but
+    # overflows float32 (or 1 / value) and would reach the renderer as infinities.
+    values = values / values.max() if values.max() > 0 else values
+    with np.errstate(divide="ignore", over="ignore"):
+        disparity = 1.0 / np.maximum(values, 1e-300) if kind == "depth" else values
     scale = np.percentile(disparity, 99)
-    if not scale > 0:
-        scale = disparity.max() if disparity.max() > 0 else 1.0
-    return np.ascontiguousarray(disparity / scale, dtype=np.float32)
+    if not (np.isfinite(scale) and scale > 0):
+        scale = disparity.max() if 0 < disparity.max() < np.inf else 1.0
+    disparity = np.clip(disparity / scale, 0.0, MAX_RELATIVE_DISPARITY).astype(np.float32)
+    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
 
 
-def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int) -> np.ndarray:
+def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int, max_pixels: int) -> np.ndarray:
     if isinstance(source, np.ndarray):
         values = source
     else:
@@ -238,13 +247,19 @@ def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes
         if data[:6] == b"\x93NUMPY":
             try:
                 values = np.load(io.BytesIO(data), allow_pickle=False)  # never unpickle user files
-            except ValueError as e:
+            except (ValueError, EOFError, OSError) as e:
                 raise RefocusError(f"This .npy file cannot be read as a plain numeric array ({e}).") from e
         else:
+            _check_depth_file_size(data, max_pixels)  # before OpenCV allocates the pixels
             # OpenCV keeps 16-bit and float TIFF/PNG values as they are; Pillow would not for RGB.
-            values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            try:
+                values = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
+            except cv2.error:
+                values = None
             if values is None:
                 raise RefocusError("The depth map is not a PNG, TIFF or .npy file refocus can read.")
+    if values.ndim >= 2 and values.shape[0] * values.shape[1] > max_pixels:
+        raise RefocusError(f"The depth map is too large; the limit is {max_pixels / 1e6:.1f} MP.")
     if values.ndim == 3 and values.shape[2] in (1, 3, 4):
         values = values[:, :, 0]  # a grey map saved as RGB: the channels are equal
     if values.ndim != 2 or values.size == 0:
@@ -252,6 +267,24 @@ def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes
     if not (np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)):
         raise RefocusError(f"A depth map must hold real numbers, got dtype {values.dtype}.")
     return values.astype(np.float64)
+
+
+def _check_depth_file_size(data: bytes, max_pixels: int) -> None:
+    """Refuse an image file whose header declares more than ``max_pixels`` (a compressed bomb)."""
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)  # judged below
+            with Image.open(io.BytesIO(data)) as im:
+                width, height = im.size
+    except Image.DecompressionBombError:  # far beyond Pillow's own limit, which is above ours
+        raise RefocusError(f"The depth map is too large; the limit is {max_pixels / 1e6:.1f} MP.") from None
+    except Exception:  # noqa: BLE001 - not for Pillow to judge: OpenCV decodes it or refuses it
+        return
+    if width * height > max_pixels:
+        raise RefocusError(
+            f"The depth map is {width} x {height} = {width * height / 1e6:.1f} MP; "
+            f"the limit is {max_pixels / 1e6:.1f} MP."
+        )
 
 
 def _fill_from_nearest_valid(values: np.ndarray, invalid: np.ndarray) -> np.ndarray:
