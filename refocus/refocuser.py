@@ -20,7 +20,7 @@ from refocus.cache import BytesLRU, content_key
 from refocus.depth.base import DepthModel, DepthResult
 from refocus.errors import RefocusError
 from refocus.io import Photo
-from refocus.lens import blur_strength, focal_length_px, focus_disparity_at
+from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
 
 # Bokeh shapes offered to users (UI, API, CLI), as options of ``render_bokeh``.
 SHAPES: dict[str, dict] = {
@@ -32,6 +32,13 @@ SHAPES: dict[str, dict] = {
     "ring": {"shape": "ring"},
 }
 PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
+# Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
+# a fixed size keeping the aspect, so a 1 x 5000 strip would shrink to nothing. A photo outside
+# these bounds is stretched for the network only and its depth stretched back (such a strip has
+# little depth structure to lose); every other photo goes to the network untouched.
+NETWORK_MIN_SIDE = 16
+NETWORK_MAX_ASPECT = 8.0
+NETWORK_MAX_SIDE = 2048  # bounds the stretched copy of a 1 x 50 000 000 "photo"
 
 
 @dataclass(frozen=True)
@@ -53,11 +60,17 @@ class LensSettings:
     focus_range: float = 0.0
 
     def __post_init__(self) -> None:
-        if self.shape not in SHAPES:
-            raise RefocusError(f"Unknown bokeh shape {self.shape!r}; choose one of {', '.join(SHAPES)}.")
-        _check_range("highlight boost", self.highlight_boost, 0.0, 4.0)
-        _check_range("highlight threshold", self.highlight_threshold, 0.01, 1.0)
-        _check_range("focus range", self.focus_range, 0.0, 1.0)
+        # Checked here, before any depth pass is spent on a request that cannot render; values
+        # from the API or a form may arrive as strings or None, so they are converted too.
+        if not isinstance(self.shape, str) or self.shape not in SHAPES:
+            raise RefocusError(f"Unknown bokeh shape {_short(self.shape)}; choose one of {', '.join(SHAPES)}.")
+        for name, attribute, (low, high) in [
+            ("f-number", "f_number", F_NUMBER_RANGE),
+            ("highlight boost", "highlight_boost", (0.0, 4.0)),
+            ("highlight threshold", "highlight_threshold", (0.01, 1.0)),
+            ("focus range", "focus_range", (0.0, 1.0)),
+        ]:
+            object.__setattr__(self, attribute, _check_range(name, getattr(self, attribute), low, high))
 
     def render_options(self) -> dict:
         return {
@@ -67,9 +80,63 @@ class LensSettings:
         }
 
 
-def _check_range(name: str, value: float, low: float, high: float) -> None:
-    if not (isinstance(value, (int, float)) and math.isfinite(value) and low <= value <= high):
-        raise RefocusError(f"The {name} must be a number from {low:g} to {high:g}, got {value!r}.")
+def as_number(name: str, value) -> float:
+    """``value`` (a number or a numeric string) as a finite float, or a ``RefocusError``."""
+    try:
+        number = float(value) if not isinstance(value, bool) else math.nan
+    except (TypeError, ValueError, OverflowError):
+        number = math.nan
+    if not math.isfinite(number):
+        raise RefocusError(f"The {name} must be a finite number, got {_short(value)}.")
+    return number
+
+
+def focus_point(focus_xy) -> tuple[float, float]:
+    """A focus point ``(x, y)`` from the UI, API or CLI as two finite floats (pixels)."""
+    try:
+        x, y = focus_xy
+    except (TypeError, ValueError):
+        raise RefocusError(f"The focus point must be two numbers x, y in pixels, got {_short(focus_xy)}.") from None
+    return as_number("focus x", x), as_number("focus y", y)
+
+
+def _check_range(name: str, value, low: float, high: float) -> float:
+    number = as_number(name, value)
+    if not low <= number <= high:
+        raise RefocusError(f"The {name} must be a number from {low:g} to {high:g}, got {number:g}.")
+    return number
+
+
+def _short(value) -> str:
+    """``repr(value)``, cut short: a hostile request must not echo megabytes back to itself."""
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _network_size(width: int, height: int) -> tuple[int, int]:
+    """The (width, height) to give the depth network: the photo's own, unless it is out of bounds."""
+    short, long = min(width, height), max(width, height)
+    if short >= NETWORK_MIN_SIDE and long <= NETWORK_MAX_ASPECT * short:
+        return width, height
+    long = min(long, NETWORK_MAX_SIDE)
+    short = max(short, NETWORK_MIN_SIDE, math.ceil(long / NETWORK_MAX_ASPECT))
+    long = max(long, short)
+    return (long, short) if width >= height else (short, long)
+
+
+def _predict_any_shape(model: DepthModel, image: np.ndarray) -> DepthResult:
+    """``model.predict(image)``, for photos of any size from 1 x 1 up (see ``NETWORK_MIN_SIDE``)."""
+    height, width = image.shape[:2]
+    size = _network_size(width, height)
+    if size == (width, height):
+        return model.predict(image)
+    result = model.predict(cv2.resize(image, size, interpolation=cv2.INTER_LINEAR))
+
+    def back(values: np.ndarray) -> np.ndarray:
+        return np.ascontiguousarray(cv2.resize(values, (width, height), interpolation=cv2.INTER_LINEAR))
+
+    # The stretch changes the field of view per pixel, so a focal-length estimate no longer holds.
+    return DepthResult(back(result.disparity), None if result.depth is None else back(result.depth), None)
 
 
 @dataclass(frozen=True)
@@ -160,7 +227,7 @@ class Refocuser:
         def predict() -> DepthResult:
             with self._predict_lock:
                 start = time.perf_counter()
-                result = model.predict(image)
+                result = _predict_any_shape(model, image)
                 self.timings.depth_s = time.perf_counter() - start
             return result
 
@@ -205,7 +272,9 @@ class Refocuser:
     ) -> np.ndarray:
         """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
         scale = prepared.preview_scale
-        x, y = focus_xy
+        x, y = focus_point(focus_xy)
+        # Checked in the photo's own pixels (the preview's would confuse the user's message).
+        focus_disparity_at(prepared.depth.disparity, x, y)
         h, w = prepared.preview.shape[:2]
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
@@ -246,7 +315,7 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        focus = focus_disparity_at(disparity, *focus_xy)
+        focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)
         low, high = np.percentile(disparity, [1, 99])
         start = time.perf_counter()
