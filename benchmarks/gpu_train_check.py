@@ -4,11 +4,15 @@
     python benchmarks/gpu_train_check.py --device cpu    # smoke check: tiny model, a few steps
 
 It writes a synthetic file in the exact NYU layout (``training/synthetic_nyu.py``), then runs
-``training/train.py``'s own code: the coarse stage from scratch and the fine stage from it, with
-the paper's augmentation in DataLoader workers. A third row times the training step alone on a
-fixed batch already on the device, which says whether a run is bound by the GPU or by the data
-pipeline. Step times leave out the first steps (CUDA start-up, cuDNN autotuning). On an H100 the
-whole script takes well under 90 s.
+``training/train.py``'s own code with its default data pipeline (on CUDA: the split preloaded
+onto the GPU, the paper's augmentation done there on whole batches): the coarse stage from
+scratch and the fine stage from it. A third row runs the coarse stage with
+``--augment-on workers`` (preloaded frames, per-sample augmentation in CPU DataLoader workers),
+the pipeline the CPU and ``--augment-on workers`` use; with ``--frames`` frames an epoch has only
+frames / batch batches, which caps how many workers are busy at once (795 real frames: 24).
+A last row times the training step alone on a fixed batch already on the device, which says
+whether a run is bound by the GPU or by the data. Step times leave out the first steps (CUDA
+start-up, cuDNN autotuning). On an H100 the whole script should take well under 100 s.
 """
 
 from __future__ import annotations
@@ -62,7 +66,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     p.add_argument("--steps", type=int, help="coarse steps (fine runs half); default 300 on CUDA, 4 on CPU")
     p.add_argument("--batch-size", type=int, help="default 32 on CUDA (the paper's), 2 on CPU")
-    p.add_argument("--frames", type=int, help="synthetic training frames; default 64 on CUDA, 4 on CPU")
+    p.add_argument("--frames", type=int, help="synthetic training frames; default 256 on CUDA, 4 on CPU")
     p.add_argument("--workers", type=int, help="DataLoader workers; default min(12, CPUs) on CUDA, 0 on CPU")
     p.add_argument("--tiny", action=argparse.BooleanOptionalAction, help="tiny widths (default on CPU only)")
     args = p.parse_args(argv)
@@ -70,7 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     cuda = device.type == "cuda"
     steps = args.steps or (300 if cuda else 4)
     batch = args.batch_size or (32 if cuda else 2)
-    frames = args.frames or (64 if cuda else 4)
+    frames = args.frames or (256 if cuda else 4)
     workers = args.workers if args.workers is not None else (min(12, os.cpu_count() or 1) if cuda else 0)
     tiny = TINY if (args.tiny if args.tiny is not None else not cuda) else []
 
@@ -87,6 +91,11 @@ def main(argv: list[str] | None = None) -> None:
             common + ["--stage", "fine", "--init", f"{tmp}/coarse", "--out", f"{tmp}/fine", "--max-steps", str(max(steps // 2, 2))]
         )
         rows.append(("fine, train.py (data + step)", fine))
+        workers_run = train_script.main(
+            common + ["--stage", "coarse", "--out", f"{tmp}/workers", "--max-steps", str(max(steps // 5, 2)),
+                      "--augment-on", "workers", *tiny]
+        )
+        rows.append((f"coarse, train.py, --augment-on workers ({workers} workers)", workers_run))
 
         model = EigenDepthNet.from_pretrained(f"{tmp}/coarse").to(device)
         model.train()
@@ -99,13 +108,14 @@ def main(argv: list[str] | None = None) -> None:
     name = torch.cuda.get_device_name(device) if cuda else "CPU"
     print(f"\nEigen 2014 training speed on {name}, batch {batch}, {'AMP ' + str(coarse['amp']) if coarse['amp'] else 'fp32'}, "
           f"{coarse['parameters']:,} parameters{' (tiny widths)' if tiny else ''}\n")
-    print("| run | ms / step | images / s | final loss |")
-    print("|---|---:|---:|---:|")
+    print("| run | data pipeline | ms / step | images / s | final loss |")
+    print("|---|---|---:|---:|---:|")
     for label, r in rows:
         loss = "-" if r["loss"] is None else f"{r['loss']:.3f}"  # a random fixed batch has no meaningful loss
-        print(f"| {label} | {r['ms_per_step']:.1f} | {r['images_per_s']:.0f} | {loss} |")
+        print(f"| {label} | {r.get('pipeline', 'none (fixed batch)')} | {r['ms_per_step']:.1f} | {r['images_per_s']:.0f} | {loss} |")
     print(f"\nsummary: coarse stage {coarse['ms_per_step']:.1f} ms/step = {coarse['images_per_s']:.0f} images/s end to end "
-          f"on {name} (step alone {ms:.1f} ms); whole check {time.perf_counter() - started:.0f} s")
+          f"on {name} (step alone {ms:.1f} ms; CPU-worker pipeline {workers_run['ms_per_step']:.1f} ms); "
+          f"whole check {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

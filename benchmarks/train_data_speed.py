@@ -10,7 +10,9 @@ times the training split's augmented samples:
 
 - the dataset alone, in this process with one torch thread (what one DataLoader worker does);
 - a DataLoader with ``--workers`` workers, batches as ``training/train.py`` makes them;
-- the batched augmentation of ``training/train.py``'s device pipeline (here on the CPU).
+- the same with ``preload=True`` (the split read into RAM once, halved);
+- ``training/train.py``'s device pipeline (``DeviceBatches``: preloaded split, one batched
+  ``augment_batch`` per batch), here on the CPU with one thread; on CUDA it runs on the GPU.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ import torch  # noqa: E402
 from torch.utils.data import DataLoader  # noqa: E402
 
 from training import nyu  # noqa: E402
+from training.train import DeviceBatches  # noqa: E402
 from training.synthetic_nyu import synthetic_frames, write_nyu_mat, write_splits  # noqa: E402
 
 
@@ -86,16 +89,31 @@ def main(argv: list[str] | None = None) -> None:
         ds = nyu.NYUDepthV2(packed, splits, "train")
         batches = max(4 * args.workers, 8)
         rows.append((f"DataLoader, {args.workers} workers, gzip chunks", loader_rate(ds, args.batch_size, args.workers, batches)))
+        start = time.perf_counter()
+        ds = nyu.NYUDepthV2(packed, splits, "train", preload=True)
+        preload_s = time.perf_counter() - start
+        rows.append(("dataset item, preloaded", rate(lambda: ds[1], 1, args.seconds)))
+        rows.append((f"DataLoader, {args.workers} workers, preloaded", loader_rate(ds, args.batch_size, args.workers, batches)))
+        device_batches = DeviceBatches(ds.frames, args.batch_size, torch.device("cpu"), True, 0, True)
+
+        def stream():
+            while True:
+                yield from device_batches
+
+        it = stream()
+        rows.append(("device pipeline (batched augmentation), on CPU", rate(lambda: next(it), args.batch_size, args.seconds)))
 
     print(f"\nNYU input pipeline, CPU, 1 torch thread in-process, batch {args.batch_size}, {args.frames} synthetic frames\n")
     print("| path | samples / s | ms / sample |")
     print("|---|---:|---:|")
     for label, r in rows:
         print(f"| {label} | {r:.0f} | {1000 / r:.1f} |")
-    best = max(rows, key=lambda r: r[1])
-    item = next(r for r in rows if r[0].startswith("dataset item, gzip"))
-    print(f"\nsummary: dataset item {item[1]:.0f} samples/s per worker; fastest path '{best[0]}' "
-          f"{best[1]:.0f} samples/s; whole run {time.perf_counter() - started:.0f} s")
+    value = dict(rows)
+    print(f"\npreloading {args.frames} frames took {preload_s:.2f} s ({1000 * preload_s / args.frames:.1f} ms per frame, once)")
+    print(f"summary: per-sample item {value['dataset item, gzip chunks']:.0f} -> {value['dataset item, preloaded']:.0f} samples/s "
+          f"with --preload; DataLoader ({args.workers} workers) {value[f'DataLoader, {args.workers} workers, gzip chunks']:.0f} -> "
+          f"{value[f'DataLoader, {args.workers} workers, preloaded']:.0f}; device pipeline on 1 CPU thread "
+          f"{value['device pipeline (batched augmentation), on CPU']:.0f} samples/s; whole run {time.perf_counter() - started:.0f} s")
 
 
 if __name__ == "__main__":

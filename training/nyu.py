@@ -132,14 +132,16 @@ def sample_augmentation(generator: torch.Generator | None = None) -> dict:
     }
 
 
-def sample_augmentations(n: int, generator: torch.Generator | None = None) -> dict:
+def sample_augmentations(n: int, generator: torch.Generator | None = None, device=None) -> dict:
     """``n`` independent draws of ``sample_augmentation``, as tensors for ``augment_batch``.
 
+    Drawn on ``device`` (the generator's), so a GPU pipeline never waits on a host-to-device copy.
+
     Returns:
-        dict of CPU tensors: ``scale`` (n,), ``angle`` (n,) degrees, ``crop`` (n, 2),
+        dict of tensors: ``scale`` (n,), ``angle`` (n,) degrees, ``crop`` (n, 2),
         ``colour`` (n, 3), ``flip`` (n,) bool; same distributions as ``sample_augmentation``.
     """
-    u = torch.rand(n, 8, generator=generator)
+    u = torch.rand(n, 8, generator=generator, device=device)
     return {
         "scale": 1.0 + 0.5 * u[:, 0],
         "angle": -5.0 + 10.0 * u[:, 1],

@@ -225,12 +225,15 @@ class DeviceBatches:
     The halved frames (``NYUDepthV2.frames``) move to the device once; each batch is an index
     gather there and one batched ``augment_batch`` (the paper's augmentation, drawn per sample as
     in the DataLoader path), so the CPU does no per-sample work. Shuffled like
-    ``DataLoader(shuffle=True, drop_last=...)``: a new permutation per epoch.
+    ``DataLoader(shuffle=True, drop_last=...)``: a new permutation per epoch. The permutation and
+    the augmentation parameters are drawn on the device too (its own generator, seeded with
+    ``seed``): a host-to-device copy from pageable memory would make the CPU wait for the GPU.
     """
 
-    def __init__(self, frames, batch_size: int, device: torch.device, augment: bool, generator: torch.Generator, drop_last: bool):
+    def __init__(self, frames, batch_size: int, device: torch.device, augment: bool, seed: int, drop_last: bool):
         self.frames = tuple(t.to(device) for t in frames)
-        self.batch_size, self.device, self.augment, self.generator = batch_size, device, augment, generator
+        self.batch_size, self.device, self.augment = batch_size, device, augment
+        self.generator = torch.Generator(device=device).manual_seed(seed)
         n = self.frames[0].shape[0]
         self.starts = range(0, n - batch_size + 1 if drop_last else n, batch_size)
 
@@ -238,12 +241,12 @@ class DeviceBatches:
         return len(self.starts)
 
     def __iter__(self):
-        order = torch.randperm(self.frames[0].shape[0], generator=self.generator)
+        order = torch.randperm(self.frames[0].shape[0], generator=self.generator, device=self.device)
         for start in self.starts:
-            index = order[start : start + self.batch_size].to(self.device)
+            index = order[start : start + self.batch_size]
             image, depth, valid = (t.index_select(0, index) for t in self.frames)
             if self.augment:
-                params = sample_augmentations(len(index), self.generator)
+                params = sample_augmentations(len(index), self.generator, self.device)
                 image, depth, valid = augment_batch(image, depth, valid, params)
             else:
                 image, depth, valid = centre_crop(image, depth, valid)
@@ -261,13 +264,12 @@ def build_batches(args, device: torch.device):
     if on_device and args.preload is False:
         raise RefocusError("--augment-on device needs the split preloaded; drop --no-preload.")
     drop_last = len(dataset) >= args.batch_size
-    generator = torch.Generator().manual_seed(args.seed)
     if on_device or preload:
         started = time.perf_counter()
         dataset.frames = dataset._preload()
         print(f"preloaded {len(dataset)} frames ({need / 1e9:.2f} GB) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
     if on_device:
-        loader = DeviceBatches(dataset.frames, args.batch_size, device, dataset.augment, generator, drop_last)
+        loader = DeviceBatches(dataset.frames, args.batch_size, device, dataset.augment, args.seed, drop_last)
         dataset.frames = None  # the device holds them now
         return dataset, loader, f"preloaded on {device}, batched augmentation there"
     loader = DataLoader(
@@ -278,7 +280,7 @@ def build_batches(args, device: torch.device):
         num_workers=args.workers,
         pin_memory=device.type == "cuda",
         persistent_workers=args.workers > 0,
-        generator=generator,
+        generator=torch.Generator().manual_seed(args.seed),
     )
     return dataset, loader, f"{'preloaded, ' if preload else 'h5py reads, '}augmentation in {args.workers} DataLoader workers"
 
