@@ -240,7 +240,15 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     # -- shared, byte-bounded caches of the Refocuser.
 
     def prepared_for(state: dict) -> PreparedPhoto:
-        return app.prepare(state["path"], state["model"], state.get("depth_path"), state.get("depth_kind", "disparity"))
+        # A click must not decode the photo again: look the prepared photo up by its key, and
+        # prepare it from the upload only the first time or after the cache evicted it.
+        prepared = app.refocuser(state["model"]).prepared.get(state.get("key"))
+        if prepared is None:
+            prepared = app.prepare(
+                state["path"], state["model"], state.get("depth_path"), state.get("depth_kind") or "disparity"
+            )
+            state["key"] = prepared.key
+        return prepared
 
     def show(state: dict, settings: LensSettings):
         prepared = prepared_for(state)
@@ -396,10 +404,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                 with gr.Tabs():
                     with gr.Tab("Refocused"):
                         result = gr.Image(
-                            label="Refocused preview (click to focus)", interactive=False, format="png", elem_id="result"
+                            label="Refocused preview (click to focus)", interactive=False, format="jpeg", elem_id="result"
                         )
                     with gr.Tab("Before / after"):
-                        compare = gr.ImageSlider(label="Before / after", type="numpy")
+                        compare = gr.ImageSlider(label="Before / after", type="numpy", format="jpeg")
                     with gr.Tab("Depth"):
                         depth_view = gr.Image(label="Depth (bright = near)", interactive=False)
                 with gr.Row():

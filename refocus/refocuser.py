@@ -31,6 +31,7 @@ SHAPES: dict[str, dict] = {
     "cats-eye": {"shape": "cats_eye"},
     "ring": {"shape": "ring"},
 }
+MODEL_RETRY_S = 300  # after a failed model load, seconds before loading is tried again
 PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
 # Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
 # a fixed size keeping the aspect, so a 1 x 5000 strip would shrink to nothing. A photo outside
@@ -197,6 +198,7 @@ class Refocuser:
 
     def __post_init__(self) -> None:
         self._model: DepthModel | None = None
+        self._load_error: tuple[RefocusError, float] | None = None
         self._model_lock = threading.Lock()
         self._predict_lock = threading.Lock()  # one network pass at a time: bounds memory
         # Depth per image content (the network's output), and photos prepared for refocusing
@@ -209,10 +211,18 @@ class Refocuser:
         """The depth model, loaded on first use (raises ``RefocusError`` when it cannot be)."""
         with self._model_lock:
             if self._model is None:
+                # An unreachable hub costs tens of seconds of retries: after a failure, answer
+                # with the same error at once for a while instead of retrying on every photo.
+                if self._load_error is not None and time.monotonic() - self._load_error[1] < MODEL_RETRY_S:
+                    raise self._load_error[0]
                 load = self.load_model
                 if load is None:
                     from refocus.depth import load_depth_model as load
-                self._model = load(self.model_spec, device=self.device)
+                try:
+                    self._model = load(self.model_spec, device=self.device)
+                except RefocusError as error:
+                    self._load_error = (error, time.monotonic())
+                    raise
             return self._model
 
     @property
@@ -243,10 +253,10 @@ class Refocuser:
         """
         key = content_key(photo.pixels)
         if depth_map is not None:
-            key = (key, content_key(depth_map))
+            key += "+" + content_key(depth_map)
         return self.prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key))
 
-    def _prepare(self, photo: Photo, depth_map: np.ndarray | None, key) -> PreparedPhoto:
+    def _prepare(self, photo: Photo, depth_map: np.ndarray | None, key: str) -> PreparedPhoto:
         depth = self.depth(photo.pixels) if depth_map is None else DepthResult(depth_map)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
@@ -258,7 +268,7 @@ class Refocuser:
         if focal_px is None and photo.focal_mm_35 is not None:
             focal_px = focal_length_px(photo.width, photo.height, photo.focal_mm_35)
         return PreparedPhoto(
-            key=str(key),
+            key=key,
             width=photo.width,
             height=photo.height,
             depth=depth,

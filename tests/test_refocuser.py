@@ -1,0 +1,65 @@
+"""The workflow shared by the app, the API and the CLI: depth once, previews, full renders."""
+
+import numpy as np
+import pytest
+
+from conftest import sharpness, textured_scene
+from refocus.depth.base import DepthResult
+from refocus.errors import RefocusError
+from refocus.io import Photo
+from refocus.refocuser import LensSettings, Refocuser
+
+
+class CountingModel:
+    """A depth model that reports the scene's true disparity and counts its calls."""
+
+    name, licence, device = "counting", "test", "cpu"
+
+    def __init__(self, disparity: np.ndarray):
+        self.disparity = disparity
+        self.calls = 0
+
+    def predict(self, image: np.ndarray) -> DepthResult:
+        self.calls += 1
+        return DepthResult(self.disparity)
+
+
+def test_depth_is_predicted_once_per_photo_and_previews_are_small():
+    image, disparity = textured_scene(2400, 1600)
+    model = CountingModel(disparity)
+    refocuser = Refocuser(load_model=lambda spec, device: model, preview_size=600)
+    photo = Photo(image.astype(np.float32) / 255)
+    first = refocuser.prepare(photo)
+    second = refocuser.prepare(Photo(photo.pixels.copy()))
+    assert model.calls == 1 and first is second
+    assert first.preview.shape == (400, 600, 3) and first.preview_scale == pytest.approx(0.25)
+    preview = refocuser.render_preview(first, (600, 800), LensSettings(f_number=1.4))  # left (near) half
+    assert preview.shape == (400, 600, 3)
+    assert sharpness(preview[:, :250]) > 2 * sharpness(preview[:, 350:])
+
+
+def test_a_failed_model_load_is_not_retried_on_every_photo():
+    attempts = []
+
+    def unavailable(spec, device):
+        attempts.append(spec)
+        raise RefocusError("Depth model x is not in the local cache.")
+
+    refocuser = Refocuser("x", load_model=unavailable)
+    for _ in range(3):
+        with pytest.raises(RefocusError, match="not in the local cache"):
+            refocuser.model
+    assert attempts == ["x"]
+
+
+def test_a_users_depth_map_needs_no_model():
+    image, disparity = textured_scene()
+
+    def no_model(spec, device):
+        raise AssertionError("the depth network must not be loaded")
+
+    refocuser = Refocuser(load_model=no_model)
+    photo = Photo(image.astype(np.float32) / 255)
+    prepared = refocuser.prepare(photo, disparity)
+    out = refocuser.render_full(photo, prepared, (120, 60), LensSettings(f_number=1.4))
+    assert out.shape == image.shape and sharpness(out[:, 90:]) > 2 * sharpness(out[:, :70])
