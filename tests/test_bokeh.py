@@ -216,6 +216,20 @@ def test_torch_ops_path_matches_opencv_path(monkeypatch, shape):
     np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 25.0, shape=shape), cv, atol=2e-4)
 
 
+@pytest.mark.parametrize("quality", ["preview", "high"])
+def test_torch_ops_path_matches_opencv_path_at_every_quality(monkeypatch, quality):
+    """The batched torch path at other downsampling factors and layer widths (wide layers
+    with a large factor, and 1 px layers at full resolution), on a scene with a sharp
+    occluding edge so the fill and the crops matter."""
+    import refocus.bokeh as bokeh
+
+    img, disparity = random_scene(61, 47, seed=3)
+    disparity[:, 20:] += 1.0
+    cv = render_bokeh(img, disparity, 0.9, 20.0, quality=quality)
+    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
+    np.testing.assert_allclose(render_bokeh(img, disparity, 0.9, 20.0, quality=quality), cv, atol=2e-4)
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
 @pytest.mark.parametrize("shape", SHAPES)
 def test_cpu_and_cuda_agree(shape):
