@@ -7,6 +7,8 @@
    the mean and max absolute sRGB difference (must be < 2e-3 mean).
 2. render_speed on CUDA at 1 MP (with the CPU Gaussian-stack reference) and at 12 MP (CUDA
    only; the reference would take minutes): warm-up, torch.cuda.synchronize, median of 5.
+3. render_launches on CUDA at 12 MP: torch ops and cudaLaunchKernel calls of one render (the
+   renderer is launch bound on a GPU, so this count is what sets its speed).
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
+import render_launches  # noqa: E402
 import render_speed  # noqa: E402
 
 from refocus.bokeh import SHAPES, render_bokeh  # noqa: E402
@@ -59,6 +62,9 @@ def main() -> None:
         result = render_speed.main(["--device", "cuda", "--sizes", "12", "--repeats", "5", "--no-reference"])
         twelve = result["rows"][0]["ours_ms"]
         print(f"12 MP on CUDA: {twelve:.1f} ms (target < 100 ms): {'OK' if twelve < 100 else 'SLOWER'}")
+        render_launches.main(["--device", "cuda", "--sizes", "4000x3000", "--repeats", "3"])
+    else:
+        render_launches.main(["--device", "cpu", "--sizes", "500x375", "--repeats", "1"])
     print(f"gpu_render_check finished in {time.perf_counter() - t0:.0f} s")
 
 
