@@ -638,6 +638,8 @@ def signed_coc(disparity: torch.Tensor, focus_disparity: float, strength: float,
     band ``|D - focus| <= focus_range`` times ``strength``, capped at the image's long edge."""
     d = focus_disparity - disparity
     r = strength * (d.abs() - focus_range).clamp_min(0.0)
+    # strength 0 times a difference that overflowed float32 to inf is NaN; no strength, no blur.
+    r = torch.nan_to_num(r, nan=0.0)
     return torch.sign(d) * r.clamp_max(float(max(disparity.shape)))
 
 

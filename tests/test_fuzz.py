@@ -87,9 +87,6 @@ def test_render_bokeh_survives_float32_extremes(disparity, focus, strength):
     check_rendered(render_bokeh(image, disparity, focus, strength), disparity.shape)
 
 
-@pytest.mark.xfail(strict=False, reason="refocus/bokeh.py: strength 0 times an overflowing |focus - D| "
-                   "(float32 inf) gives a NaN circle of confusion; composite_layers then raises "
-                   "'cannot convert float NaN to integer' instead of rendering (or a clear error)")
 def test_render_bokeh_zero_strength_with_overflowing_disparity_difference():
     disparity = np.array([[-3e38, 0.0]], np.float32)
     out = render_bokeh(np.full((1, 2, 3), 0.5, np.float32), disparity, 3e38, 0.0)
