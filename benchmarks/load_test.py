@@ -54,24 +54,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def tiny_depth_anything(folder: Path) -> Path:
-    """A ~30k-parameter random Depth Anything V2 in transformers format (as tests/conftest.py)."""
-    import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+    """A ~30k-parameter random Depth Anything V2 in transformers format (the tests' own)."""
+    sys.path.insert(0, str(REPO / "tests"))
+    from tiny_models import save_tiny_depth_anything
 
-    torch.manual_seed(0)
-    backbone = Dinov2Config(
-        image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-        intermediate_size=64, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
-    )  # fmt: skip
-    config = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16, head_hidden_size=8,
-    )  # fmt: skip
-    DepthAnythingForDepthEstimation(config).save_pretrained(folder)
-    DPTImageProcessor(
-        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False, resample=3
-    ).save_pretrained(folder)
-    return folder
+    return save_tiny_depth_anything(folder)
 
 
 def free_port() -> int:

@@ -22,29 +22,10 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory):
-    """A tiny randomly initialised Depth Anything V2 saved in ``transformers`` format.
+    """A tiny randomly initialised Depth Anything V2 saved in ``transformers`` format."""
+    from tiny_models import save_tiny_depth_anything
 
-    Same architecture and processor as the hub's default model, shrunk to ~30k parameters, so
-    the real loading and inference code runs offline in well under a second.
-    """
-    import torch
-    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
-
-    torch.manual_seed(0)
-    backbone = Dinov2Config(
-        image_size=56, patch_size=14, hidden_size=32, num_hidden_layers=4, num_attention_heads=2,
-        intermediate_size=64, out_features=["stage1", "stage2", "stage3", "stage4"], reshape_hidden_states=False,
-    )  # fmt: skip
-    config = DepthAnythingConfig(
-        backbone_config=backbone, reassemble_hidden_size=32, neck_hidden_sizes=[8, 16, 32, 32],
-        fusion_hidden_size=16, head_hidden_size=8,
-    )  # fmt: skip
-    path = tmp_path_factory.mktemp("tiny-depth-anything")
-    DepthAnythingForDepthEstimation(config).save_pretrained(path)
-    DPTImageProcessor(
-        size={"height": 56, "width": 56}, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False, resample=3
-    ).save_pretrained(path)
-    return path
+    return save_tiny_depth_anything(tmp_path_factory.mktemp("tiny-depth-anything"))
 
 
 def textured_scene(width: int = 160, height: int = 120, seed: int = 0):
