@@ -30,7 +30,7 @@ from gradio import FileData
 import refocus
 from refocus.depth import DEFAULT_MODEL, MODELS, ModelInfo
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, colorize_disparity, load_depth_map, load_photo, save_depth_png16, save_png
+from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, colorize_disparity, load_depth_map, load_photo, save_depth_png16, save_png
 from refocus.refocuser import SHAPES, LensSettings, PreparedPhoto, Refocuser, focus_point
 
 log = logging.getLogger("refocus.app")
@@ -146,11 +146,19 @@ class RefocusApp:
 
     # -- the library calls every face shares -------------------------------------------------
 
+    def load(self, image_path: str) -> Photo:
+        return load_photo(image_path, max_pixels=self.max_image_pixels)
+
     @gpu_task
     def prepare(
-        self, image_path: str, model: str | None, depth_map_path: str | None = None, depth_kind: str = "disparity"
+        self,
+        image: str | Photo,
+        model: str | None,
+        depth_map_path: str | None = None,
+        depth_kind: str = "disparity",
     ) -> PreparedPhoto:
-        photo = load_photo(image_path, max_pixels=self.max_image_pixels)
+        """Depth and preview of a photo (a path, or a ``Photo`` the caller already decoded)."""
+        photo = image if isinstance(image, Photo) else self.load(image)
         depth_map = None
         if depth_map_path:
             depth_map = load_depth_map(depth_map_path, (photo.width, photo.height), depth_kind)
@@ -158,11 +166,12 @@ class RefocusApp:
 
     @gpu_task
     def render_full(
-        self, image_path: str, prepared: PreparedPhoto, model: str | None, focus_xy, settings: LensSettings
+        self, image: str | Photo, prepared: PreparedPhoto, model: str | None, focus_xy, settings: LensSettings, name: str
     ) -> Path:
-        photo = load_photo(image_path, max_pixels=self.max_image_pixels)
-        image = self.refocuser(model).render_full(photo, prepared, focus_xy, settings)
-        return save_png(self.new_file(Path(image_path).stem + "-refocused.png"), image)
+        """Render at full resolution into a new PNG named ``name``; returns its path."""
+        photo = image if isinstance(image, Photo) else self.load(image)
+        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings)
+        return save_png(self.new_file(name), rendered)
 
     def new_file(self, name: str) -> Path:
         """A fresh path for an output file; outputs older than ``OUTPUT_TTL_S`` are removed."""
@@ -307,7 +316,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         progress(0.1, desc="Rendering at full resolution…")
         prepared = prepared_for(state)
         settings = settings_from(f_number, shape, boost, threshold, focus_range)
-        path = app.render_full(state["path"], prepared, state["model"], state["focus"], settings)
+        name = Path(state["path"]).stem + "-refocused.png"
+        path = app.render_full(state["path"], prepared, state["model"], state["focus"], settings, name)
         return str(path), app.status_line(state["model"])
 
     # -- the public API (gradio_client): coordinates in original-image pixels ----------------
@@ -336,9 +346,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         focus = focus_point((x, y))
         image_path = _file_path(image, "image")
         depth_path = _file_path(depth_map, "depth_map") if depth_map else None
-        prepared = app.prepare(image_path, None, depth_path, depth_kind)
+        photo = app.load(image_path)  # decoded once for both the depth pass and the render
+        prepared = app.prepare(photo, None, depth_path, depth_kind)
         start = time.perf_counter()
-        path = app.render_full(image_path, prepared, None, focus, settings)
+        path = app.render_full(photo, prepared, None, focus, settings, Path(image_path).stem + "-refocused.png")
         details = {
             "width": prepared.width,
             "height": prepared.height,

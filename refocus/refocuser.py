@@ -327,14 +327,17 @@ class Refocuser:
             )
         focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)
-        low, high = np.percentile(disparity, [1, 99])
+        focus_range = 0.0
+        if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
+            low, high = np.percentile(disparity, [1, 99])
+            focus_range = float(settings.focus_range * (high - low) / 2)
         start = time.perf_counter()
         rendered = render_bokeh(
             image,
             disparity,
             focus,
             strength,
-            focus_range=float(settings.focus_range * (high - low) / 2),
+            focus_range=focus_range,
             **settings.render_options(),
         )
         self.timings.render_s = time.perf_counter() - start
