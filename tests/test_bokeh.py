@@ -216,14 +216,16 @@ def test_torch_ops_path_matches_opencv_path(monkeypatch, shape):
     np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 25.0, shape=shape), cv, atol=2e-4)
 
 
-@pytest.mark.parametrize("quality", ["preview", "high"])
-def test_torch_ops_path_matches_opencv_path_at_every_quality(monkeypatch, quality):
+@pytest.mark.parametrize("quality, size", [("preview", (61, 47)), ("high", (61, 47)),
+                                           ("default", (150, 210))])
+def test_torch_ops_path_matches_opencv_path_at_every_quality(monkeypatch, quality, size):
     """The batched torch path at other downsampling factors and layer widths (wide layers
     with a large factor, and 1 px layers at full resolution), on a scene with a sharp
-    occluding edge so the fill and the crops matter."""
+    occluding edge so the fill and the crops matter; at 150 x 210 the fill's pyramid is cut
+    short and summarised by its mean (FILL_LEVELS)."""
     import refocus.bokeh as bokeh
 
-    img, disparity = random_scene(61, 47, seed=3)
+    img, disparity = random_scene(*size, seed=3)
     disparity[:, 20:] += 1.0
     cv = render_bokeh(img, disparity, 0.9, 20.0, quality=quality)
     monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
