@@ -18,7 +18,9 @@ its silhouette, and what it then reveals is a plausible continuation of the back
 
 Speed: a blur of radius ``r`` is computed at ``1/s`` resolution (``s`` an integer) so that
 the kernel there has a radius of at most ``fine_radius`` pixels; the cost of a layer is then
-independent of its radius. Work is cropped to each layer's bounding box. On the CPU the
+independent of its radius. That softens the rims of bokeh balls by about s pixels, which shows
+on lights only: a layer's energy above white is blurred at full resolution with the exact kernel
+(sparse on the CPU, by FFT on CUDA). Work is cropped to each layer's bounding box. On the CPU the
 convolutions and resizes go through OpenCV (an order of magnitude faster than torch's CPU conv
 for these small depthwise kernels); on CUDA they are torch ops, with the blurs of consecutive
 layers that share a downsampling factor batched into one grouped convolution (a GPU renderer
@@ -38,6 +40,7 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
+from scipy.fft import next_fast_len
 
 from refocus.errors import RefocusError
 
@@ -273,22 +276,81 @@ def _pad_to_multiple(x: torch.Tensor, s: int) -> torch.Tensor:
 
 # ---------------------------------------------------------------------------------------------
 # The layered renderer
+def _scale(radius: float, fine_radius: float) -> int:
+    """The downsampling factor s of a blur: the kernel at 1/s has a radius <= fine_radius."""
+    return max(int(math.ceil(radius / fine_radius)), 1) if math.isfinite(fine_radius) else 1
+
+
 def blur_layer(rgba: torch.Tensor, radius: float, aperture: Aperture, fine_radius: float,
                frame: tuple[float, float, float, float]) -> torch.Tensor:
-    """Blur a premultiplied layer (h, w, 4) with the aperture kernel of the given radius.
+    """Blur a premultiplied layer (h, w, C >= 4, colour first, then the 0/1 coverage) with the
+    aperture kernel of the given radius.
 
     Radii above ``fine_radius`` are blurred at 1/s resolution (s an integer) with a kernel of
     radius radius/s: the result is smooth at that scale, so little is lost and the cost stays
-    constant. ``frame`` = (x0, y0, W, H) places the crop in the full frame (for the cat's eye).
+    constant. Only the rim of each disc softens, by about s pixels; that shows on lights, so
+    their energy above white is blurred at full resolution (``blur_lights``). ``frame`` =
+    (x0, y0, W, H) places the crop in the full frame (for the cat's eye).
     """
-    s = max(int(math.ceil(radius / fine_radius)), 1) if math.isfinite(fine_radius) else 1
+    s = _scale(radius, fine_radius)
     h, w = rgba.shape[:2]
+    lights = _lights(rgba) if s > 1 else None
+    if lights is not None:
+        rgba = torch.cat([rgba[..., :3] - lights, rgba[..., 3:]], dim=-1)
     small = _downsample(_pad_to_multiple(rgba, s), s)
     if not aperture.varies_over_frame:
         blurred = _convolve(small, aperture_kernel(round(radius / s, 2), aperture))
     else:
         blurred = _blur_varying(small, radius / s, aperture, frame, s)
-    return _upsample(blurred, small.shape[0] * s, small.shape[1] * s)[:h, :w]
+    blurred = _upsample(blurred, small.shape[0] * s, small.shape[1] * s)[:h, :w]
+    if lights is not None:
+        blurred[..., :3] += blur_lights(lights, radius, aperture, frame)
+    return blurred
+
+
+def _lights(rgba: torch.Tensor) -> torch.Tensor | None:
+    """The energy above white, (h, w, 3), of a layer (h, w, C) whose channel 3 is its 0/1
+    coverage, or None where there is none (one sync on a GPU)."""
+    lights = (rgba[..., :3] - rgba[..., 3:4]).clamp_min(0.0)
+    return lights if bool(lights.amax() > 0.0) else None
+
+
+def blur_lights(lights: torch.Tensor, radius: float, aperture: Aperture,
+                frame: tuple[float, float, float, float]) -> torch.Tensor:
+    """Blur (h, w, 3) linear light with the exact, full-resolution aperture kernel.
+
+    Lights are sparse: each connected group of light pixels is blurred on its own bounding box
+    grown by the kernel radius (the blur is linear, so the sum is exact even where boxes
+    overlap), unless those boxes together are larger than the one box around all of them.
+    OpenCV switches to a DFT for large kernels, so the cost grows with the box, not with r^2.
+    """
+    n = max(int(math.ceil(radius - 0.5)), 0)
+    h, w = lights.shape[:2]
+    lit = (lights.amax(dim=-1) > 0.0).numpy().astype(np.uint8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(lit, connectivity=8)
+
+    def grown(x: int, y: int, bw: int, bh: int) -> tuple[int, int, int, int]:
+        return max(y - n, 0), min(y + bh + n, h), max(x - n, 0), min(x + bw + n, w)
+
+    def area(box: tuple[int, int, int, int]) -> int:
+        return (box[1] - box[0]) * (box[3] - box[2])
+
+    boxes = [grown(*stats[i, :4]) for i in range(1, count)]
+    ys, xs = np.nonzero(lit)
+    union = grown(int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1)
+    out = torch.zeros_like(lights)
+    if sum(area(b) for b in boxes) >= area(union):
+        boxes, labels = [union], None
+    for i, (y0, y1, x0, x1) in enumerate(boxes, start=1):
+        crop = lights[y0:y1, x0:x1]
+        if labels is not None:  # this group's lights only
+            crop = crop * torch.from_numpy(labels[y0:y1, x0:x1] == i)[..., None]
+        if not aperture.varies_over_frame:
+            out[y0:y1, x0:x1] += _convolve(crop, aperture_kernel(round(radius, 2), aperture))
+        else:
+            fx, fy, fw, fh = frame
+            out[y0:y1, x0:x1] += _blur_varying(crop, radius, aperture, (fx + x0, fy + y0, fw, fh), 1)
+    return out
 
 
 def _blur_varying(x: torch.Tensor, radius: float, aperture: Aperture,
@@ -479,10 +541,6 @@ def _composite_layers_batched(linear: torch.Tensor, layer: torch.Tensor, count: 
     return acc[..., :3] / acc[..., 3:].clamp_min(1e-6)
 
 
-def _scale(radius: float, fine_radius: float) -> int:
-    return max(int(math.ceil(radius / fine_radius)), 1) if math.isfinite(fine_radius) else 1
-
-
 def _batches(layers: list[_Layer], fine_radius: float):
     """Consecutive layers (far to near) with the same downsampling factor, split to keep a
     batch's padded size under _BATCH_PIXELS."""
@@ -531,6 +589,10 @@ def _blur_batch(source: torch.Tensor, batch: list[_Layer], aperture: Aperture, f
     torch.lt(ids, k, out=stack[:, 4:5])
     stack[:, 4:5] -= 1.0
     own = stack[:, 3, pad_lo:pad_lo + hb, pad_lo:pad_lo + wb]
+    lights = _lights(stack.movedim(1, -1)) if s > 1 else None  # (n, H', W', 3)
+    if lights is not None:
+        stack[:, :3] -= lights.movedim(-1, 1)
+        lights = lights.movedim(-1, 1)[:, :, pad_lo:pad_lo + hb, pad_lo:pad_lo + wb]
     x = stack.view(1, n * 5, *stack.shape[2:])
     if s > 1:
         t = torch.from_numpy(taps).to(device)
@@ -554,7 +616,15 @@ def _blur_batch(source: torch.Tensor, batch: list[_Layer], aperture: Aperture, f
         x = x.gather(2, rows.to(device).view(n, 1, hl, 1).expand(n, 5, hl, wl))
         x = x.gather(3, cols.to(device).view(n, 1, 1, wl).expand(n, 5, hl, wl))
         x = F.interpolate(x.view(1, n * 5, hl, wl), size=(hb, wb), mode="bilinear", align_corners=False)
-    return extend_behind_occluders(x.view(n, 5, hb, wb).permute(0, 2, 3, 1)), own
+    x = x.view(n, 5, hb, wb)
+    if lights is not None:  # blur_lights: the exact kernel at full resolution, by FFT
+        lights = lights.reshape(1, n * 3, hb, wb)
+        if not aperture.varies_over_frame:
+            lights = _fft_convolve_batch(lights, [aperture_kernel(round(ly.radius, 2), aperture) for ly in batch], 3)
+        else:
+            lights = _blur_varying_batch(lights, batch, aperture, 1, frame_size, _fft_convolve_batch, 3)
+        x[:, :3] += lights.view(n, 3, hb, wb)  # x is the upsampling's own output
+    return extend_behind_occluders(x.permute(0, 2, 3, 1)), own
 
 
 def _convolve_batch(x: torch.Tensor, kernels: list[np.ndarray], repeat: int = 5) -> torch.Tensor:
@@ -571,10 +641,26 @@ def _convolve_batch(x: torch.Tensor, kernels: list[np.ndarray], repeat: int = 5)
     return F.conv2d(x, w, padding=size // 2, groups=x.shape[1])
 
 
+def _fft_convolve_batch(x: torch.Tensor, kernels: list[np.ndarray], repeat: int) -> torch.Tensor:
+    """_convolve_batch by FFT (for the large kernels of full-resolution blurs): the same
+    result, zero padding included, to float round-off."""
+    size = max(kk.shape[0] for kk in kernels)
+    n, (h, w), m = len(kernels), x.shape[2:], size // 2
+    weight = np.zeros((n, size, size), np.float32)
+    for i, kk in enumerate(kernels):
+        o = (size - kk.shape[0]) // 2
+        weight[i, o:o + kk.shape[0], o:o + kk.shape[0]] = kk  # the FFT product convolves
+    # the whole linear convolution (no wrap-around), padded to a size the FFT is fast at
+    full = (next_fast_len(h + 2 * m, real=True), next_fast_len(w + 2 * m, real=True))
+    spectrum = torch.fft.rfft2(x.view(n, repeat, h, w), s=full)
+    spectrum *= torch.fft.rfft2(torch.from_numpy(weight).to(x.device), s=full)[:, None]
+    return torch.fft.irfft2(spectrum, s=full)[..., m:m + h, m:m + w].reshape(1, n * repeat, h, w)
+
+
 def _blur_varying_batch(x: torch.Tensor, batch: list[_Layer], aperture: Aperture, s: int,
-                        frame_size: tuple[int, int]) -> torch.Tensor:
-    """_blur_varying for a batch (x (1, N * 5, h, w) at 1/s): the 3x3 grid of kernels, blended
-    with each layer's bilinear weights of its own frame positions."""
+                        frame_size: tuple[int, int], convolve=_convolve_batch, repeat: int = 5) -> torch.Tensor:
+    """_blur_varying for a batch (x (1, N * repeat, h, w) at 1/s): the 3x3 grid of kernels,
+    blended with each layer's bilinear weights of its own frame positions."""
     fw, fh = frame_size
     n, h, w = len(batch), x.shape[2], x.shape[3]
     px = np.stack([((ly.x0 + (np.arange(w, dtype=np.float32) + 0.5) * s) / fw) * 2 - 1 for ly in batch])
@@ -582,13 +668,13 @@ def _blur_varying_batch(x: torch.Tensor, batch: list[_Layer], aperture: Aperture
     grid = np.array([-1.0, 0.0, 1.0], np.float32)
     wx = torch.from_numpy(np.clip(1 - np.abs(px[None] - grid[:, None, None]), 0, None)).to(x.device)
     wy = torch.from_numpy(np.clip(1 - np.abs(py[None] - grid[:, None, None]), 0, None)).to(x.device)
-    out = torch.zeros(n, 5, h, w, device=x.device, dtype=x.dtype)
+    out = torch.zeros(n, repeat, h, w, device=x.device, dtype=x.dtype)
     for iy, gy in enumerate(grid.tolist()):
         for ix, gx in enumerate(grid.tolist()):
             kernels = [aperture_kernel(round(ly.radius / s, 2), aperture, (gx, gy)) for ly in batch]
             weight = wy[iy][:, None, :, None] * wx[ix][:, None, None, :]
-            out.addcmul_(_convolve_batch(x, kernels).view(n, 5, h, w), weight)
-    return out.view(1, n * 5, h, w)
+            out.addcmul_(convolve(x, kernels, repeat).view(n, repeat, h, w), weight)
+    return out.view(1, n * repeat, h, w)
 
 
 def _fill_hidden_gated(acc: torch.Tensor, mask: torch.Tensor, radius: float) -> torch.Tensor:

@@ -69,6 +69,19 @@ def test_defocused_point_takes_the_aperture_shape(shape):
     np.testing.assert_allclose(lin, expected, atol=2e-4)
 
 
+@pytest.mark.parametrize("shape", SHAPES)
+def test_a_light_keeps_a_crisp_rim_when_blurred_at_reduced_resolution(shape):
+    """At default quality a radius of 20 px is blurred at 1/4 resolution, which softens the rim
+    of a bokeh ball by about 4 px (40-60 % of its brightness off at the rim); a clipped light's
+    energy above white is blurred at full resolution, so its ball stays close to the exact one.
+    """
+    img = point_light(101, 1.0)
+    fast = to_linear(render_bokeh(img, flat(101, 0.0), 1.0, 20.0, shape=shape))
+    exact = to_linear(render_bokeh(img, flat(101, 0.0), 1.0, 20.0, shape=shape, quality="high"))
+    assert np.abs(fast - exact).max() < 0.2 * exact.max()
+    assert fast.sum() == pytest.approx(exact.sum(), rel=0.01)
+
+
 def test_clipped_light_is_given_more_energy_than_it_shows():
     img = point_light(41, 1.0)
     plain = to_linear(render_bokeh(img, flat(41, 0.0), 1.0, 5.0, clipped_gain=1.0)).sum()
