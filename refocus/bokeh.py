@@ -731,12 +731,18 @@ def extend_behind_occluders(blurred: torch.Tensor) -> torch.Tensor:
     A surface does not end where something nearer hides it (or where the frame cuts it): near
     such an edge its blur must average its own colour only, at full opacity, or the layers
     behind would shine through (a dark floor turning bright below an in-focus object, borders
-    darkening). Coverage by nearer pixels therefore counts as the layer's own, weighted by how
-    much of the layer is really there (full weight once a quarter of the kernel is the layer's),
-    so a surface is extended only close to where it is seen.
+    darkening). The layer's opacity is therefore its share of the part of the kernel that
+    nearer pixels leave visible, ``own / (1 - nearer)``: what the nearer pixels hide is taken
+    to hold the same mix as what is seen around it. Inside a surface this is 1. Where the
+    nearer pixels are the same surface a little nearer (a sphere's centre, a floor's next
+    depth layer), compositing them over this layer then adds up their coverages exactly,
+    instead of counting the rim twice. The hidden part counts only as far as the layer is
+    really seen nearby (fully once it covers a quarter of the kernel), so a layer that is
+    barely present is not blown up to full opacity behind an occluder.
     """
     colour, own, nearer = blurred[..., :3], blurred[..., 3:4].clamp(0.0, 1.0), blurred[..., 4:5] + 1.0
-    alpha = (own + (4.0 * own).clamp(0.0, 1.0) * nearer.clamp_min(0.0)).clamp(0.0, 1.0)
+    seen = (4.0 * own).clamp(0.0, 1.0)
+    alpha = (own / torch.maximum((1.0 - seen * nearer).clamp_min(1e-6), own)).clamp(0.0, 1.0)
     return torch.cat([colour * (alpha / own.clamp_min(1e-6)), alpha], dim=-1)
 
 

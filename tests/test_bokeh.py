@@ -160,6 +160,20 @@ def test_defocused_foreground_turns_transparent_and_reveals_background():
     assert out[30, 35, 0] > 0.1  # the foreground spreads over what is behind it
 
 
+def test_a_defocused_object_whose_depth_varies_keeps_its_energy():
+    """A convex object does not hide itself from the lens: whether its centre is a little
+    nearer or not, all of its light reaches the sensor (black background, so the output's
+    energy is the object's). Its depth layers must not cover each other twice at the rim."""
+    yy, xx = np.mgrid[:121, :121] - 60
+    rho = np.hypot(xx, yy)
+    img = np.zeros((121, 121, 3), np.float32)
+    img[rho <= 14] = 0.8
+    disparity = np.where(rho <= 14, 1.0, 0.0).astype(np.float32)
+    disparity[rho <= 8] = 1.3  # the centre bulges towards the camera: other depth layers
+    out = render_bokeh(img, disparity, 0.0, 15.0)
+    assert to_linear(out).sum() == pytest.approx(to_linear(img).sum(), rel=0.15)
+
+
 def test_blur_grows_monotonically_with_strength():
     rng = np.random.default_rng(2)
     img = rng.uniform(0, 1, (64, 64, 3)).astype(np.float32)
