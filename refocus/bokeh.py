@@ -34,7 +34,7 @@ import contextlib
 import math
 from dataclasses import dataclass
 from functools import lru_cache
-from typing import Any
+from typing import Any, Callable
 
 import cv2
 import numpy as np
@@ -658,7 +658,8 @@ def _fft_convolve_batch(x: torch.Tensor, kernels: list[np.ndarray], repeat: int)
 
 
 def _blur_varying_batch(x: torch.Tensor, batch: list[_Layer], aperture: Aperture, s: int,
-                        frame_size: tuple[int, int], convolve=_convolve_batch, repeat: int = 5) -> torch.Tensor:
+                        frame_size: tuple[int, int], convolve: Callable[..., torch.Tensor] = _convolve_batch,
+                        repeat: int = 5) -> torch.Tensor:
     """_blur_varying for a batch (x (1, N * repeat, h, w) at 1/s): the 3x3 grid of kernels,
     blended with each layer's bilinear weights of its own frame positions."""
     fw, fh = frame_size
