@@ -455,7 +455,7 @@ def composite_layers(linear: torch.Tensor, coc: torch.Tensor, aperture: Aperture
         return _composite_layers_batched(linear, layer, count.tolist(), radii, rows.cpu().numpy(),
                                          cols.cpu().numpy(), aperture, fine_radius)
     acc = torch.zeros(H, W, 4, device=linear.device, dtype=linear.dtype)
-    for k in count.nonzero()[:, 0].flip(0).tolist():  # far to near
+    for i, k in enumerate(count.nonzero()[:, 0].flip(0).tolist()):  # far to near
         radius = radii[k]
         # crop to the layer's bounding box grown by the blur and the fill's context
         r_idx, c_idx = rows[k].nonzero()[:, 0], cols[k].nonzero()[:, 0]
@@ -473,8 +473,9 @@ def composite_layers(linear: torch.Tensor, coc: torch.Tensor, aperture: Aperture
         own = stack[..., 3].clone()
         blurred = extend_behind_occluders(blur_layer(stack, radius, aperture, fine_radius, (x0, y0, W, H)))
         under = acc[y0:y1, x0:x1]
-        # a blurred layer reveals part of what it hides (unless the layers behind cover it all)
-        if radius >= 0.5 and bool((under[..., 3] < 0.999).logical_and_(own > 0).any()):
+        # a blurred layer reveals part of what it hides (unless the layers behind cover it all;
+        # nothing is behind the farthest layer, whose fill would be zeros)
+        if i > 0 and radius >= 0.5 and bool((under[..., 3] < 0.999).logical_and_(own > 0).any()):
             under = fill_hidden(under, own, radius)
         acc[y0:y1, x0:x1] = blurred + (1.0 - blurred[..., 3:]) * under
     return acc[..., :3] / acc[..., 3:].clamp_min(1e-6)
@@ -744,7 +745,10 @@ def extend_behind_occluders(blurred: torch.Tensor) -> torch.Tensor:
     colour, own, nearer = blurred[..., :3], blurred[..., 3:4].clamp(0.0, 1.0), blurred[..., 4:5] + 1.0
     seen = (4.0 * own).clamp(0.0, 1.0)
     alpha = (own / torch.maximum((1.0 - seen * nearer).clamp_min(1e-6), own)).clamp(0.0, 1.0)
-    return torch.cat([colour * (alpha / own.clamp_min(1e-6)), alpha], dim=-1)
+    layer = torch.empty(*blurred.shape[:-1], 4, device=blurred.device, dtype=blurred.dtype)
+    torch.mul(colour, alpha / own.clamp_min(1e-6), out=layer[..., :3])
+    layer[..., 3:] = alpha
+    return layer
 
 
 def signed_coc(disparity: torch.Tensor, focus_disparity: float, strength: float,
