@@ -336,8 +336,7 @@ def blur_lights(lights: torch.Tensor, radius: float, aperture: Aperture,
         return (box[1] - box[0]) * (box[3] - box[2])
 
     boxes = [grown(*stats[i, :4]) for i in range(1, count)]
-    ys, xs = np.nonzero(lit)
-    union = grown(int(xs.min()), int(ys.min()), int(xs.max() - xs.min()) + 1, int(ys.max() - ys.min()) + 1)
+    union = (min(b[0] for b in boxes), max(b[1] for b in boxes), min(b[2] for b in boxes), max(b[3] for b in boxes))
     out = torch.zeros_like(lights)
     if sum(area(b) for b in boxes) >= area(union):
         boxes, labels = [union], None
