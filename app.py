@@ -1,7 +1,8 @@
 """refocus: the Gradio app. Drop in a photo, click what should be sharp, choose the aperture.
 
 Layout and event wiring only; every computation lives in the ``refocus`` library, which the
-CLI uses too. ``build_demo`` builds the UI without loading any model (tests import it);
+CLI uses too, and the server's state, status, output files and launch options live in
+``refocus.server``. ``build_demo`` builds the UI without loading any model (tests import it);
 ``python app.py`` launches it.
 
 No ``from __future__ import annotations`` here: ``gr.api`` reads the endpoints' type hints at
@@ -9,56 +10,32 @@ runtime to describe the API, and string annotations would hide the return types.
 """
 
 
-import argparse
-import atexit
-import ctypes
+import dataclasses
 import functools
 import logging
-import os
-import platform
-import shutil
-import tempfile
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Callable
 
 import cv2
 import gradio as gr
 import numpy as np
 from gradio import FileData
 
-import refocus
-from refocus.depth import DEFAULT_MODEL, MODELS, ModelInfo
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, colorize_disparity, load_depth_map, load_photo, save_depth_png16, save_png
-from refocus.refocuser import SHAPES, LensSettings, PreparedPhoto, Refocuser, focus_point
+from refocus.io import colorize_disparity, save_depth_png16
+from refocus.refocuser import LensSettings, focus_point, shape_choices
+from refocus.server import RefocusApp, Session, launch_options, limit_malloc_arenas, parse_args
 
 log = logging.getLogger("refocus.app")
 
-try:  # On a ZeroGPU Space, GPU work must run inside functions decorated with spaces.GPU.
-    import spaces
-
-    gpu_task: Callable = spaces.GPU(duration=60)
-except ImportError:
-    gpu_task = lambda fn: fn  # noqa: E731
-
-SHAPE_LABELS = [
-    ("Disc (round aperture)", "disc"),
-    ("5 blades", "5-blade"),
-    ("6 blades", "6-blade"),
-    ("8 blades", "8-blade"),
-    ("Cat's eye (vignetted)", "cats-eye"),
-    ("Ring (mirror lens)", "ring"),
-]
 SESSION_TTL_S = 3600  # a tab left open for an hour forgets its photo (its files stay on disk)
-# Gradio copies every returned file into its own cache (which ``delete_cache`` empties), so our
-# copy under ``RefocusApp.out_dir`` is needed only until the response is sent; older ones go.
-OUTPUT_TTL_S = 600
 # Depth passes and full-resolution renders run one at a time ("gpu" concurrency group): a 50 MP
 # render peaks at about 5.3 GB of RSS on the CPU (measured, see README "Limits and hardening"),
 # so two at once would already take half of a 24 GB machine. Previews are small and run beside.
 HEAVY = dict(concurrency_id="gpu", concurrency_limit=1)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
+NO_PHOTO = "Upload a photo first, then click where it should be sharp."
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -82,9 +59,14 @@ def user_errors(fn: Callable) -> Callable:
     return wrapper
 
 
+def as_uint8(image: np.ndarray) -> np.ndarray:
+    """float32 sRGB in [0, 1] -> uint8, as the image components show it."""
+    return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+
+
 def draw_focus_marker(image: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
     """uint8 copy of float32 sRGB ``image`` with a ring around pixel ``xy`` (the focus point)."""
-    out = np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
+    out = as_uint8(image)
     radius = max(6, round(0.02 * max(out.shape[:2])))
     centre = (round(xy[0]), round(xy[1]))
     cv2.circle(out, centre, radius + 1, (0, 0, 0), 3, cv2.LINE_AA)
@@ -92,146 +74,11 @@ def draw_focus_marker(image: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
     return out
 
 
-class RefocusApp:
-    """The app's state shared by all sessions: one ``Refocuser`` per depth model, an output folder.
+def lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range) -> LensSettings:
+    """The lens controls, in the order of the UI's ``controls`` list or as an API client sends them.
 
-    Args:
-        model_spec: the depth model chosen at launch (alias, hub id or local directory).
-        device: "cpu", "cuda" or None (automatic).
-        max_image_pixels: uploads above this are refused.
-        model_choices: the models users may pick in the UI (the operator's list; API callers can
-            never name a path on the server).
+    ``LensSettings`` checks them (a bad value raises ``RefocusError`` before any work is done).
     """
-
-    def __init__(
-        self,
-        model_spec: str | None = None,
-        device: str | None = None,
-        max_image_pixels: int = DEFAULT_MAX_PIXELS,
-        model_choices: list[str] | None = None,
-        cache_bytes: int = 1 << 30,
-    ):
-        self.default_model = model_spec or DEFAULT_MODEL
-        self.device = device
-        self.max_image_pixels = max_image_pixels
-        choices = model_choices if model_choices is not None else list(MODELS)
-        self.model_choices = list(dict.fromkeys([self.default_model, *choices]))
-        self._cache_bytes = cache_bytes
-        self._refocusers: dict[str, Refocuser] = {}
-        self.out_dir = Path(tempfile.mkdtemp(prefix="refocus-"))
-        atexit.register(shutil.rmtree, self.out_dir, ignore_errors=True)
-        self.model_error: str | None = None
-
-    def refocuser(self, model: str | None = None) -> Refocuser:
-        model = model or self.default_model
-        if model not in self.model_choices:
-            raise RefocusError(f"Unknown depth model {model!r}; choose one of {', '.join(self.model_choices)}.")
-        if model not in self._refocusers:
-            self._refocusers[model] = Refocuser(model, self.device, cache_bytes=self._cache_bytes)
-        return self._refocusers[model]
-
-    def try_load_default_model(self) -> None:
-        """Load the launch model now, remembering (not raising) why it failed."""
-        try:
-            self.refocuser().model
-            self.model_error = None
-        except RefocusError as e:
-            self.model_error = str(e)
-            log.warning("%s", e)
-
-    def model_label(self, model: str) -> str:
-        """The model's name with its licence, as the UI shows it."""
-        info = model_info(model)
-        return f"{model} ({info.licence})" if info else model
-
-    # -- the library calls every face shares -------------------------------------------------
-
-    def load(self, image_path: str) -> Photo:
-        return load_photo(image_path, max_pixels=self.max_image_pixels)
-
-    @gpu_task
-    def prepare(
-        self,
-        image: str | Photo,
-        model: str | None,
-        depth_map_path: str | None = None,
-        depth_kind: str = "disparity",
-    ) -> PreparedPhoto:
-        """Depth and preview of a photo (a path, or a ``Photo`` the caller already decoded)."""
-        photo = image if isinstance(image, Photo) else self.load(image)
-        depth_map = None
-        if depth_map_path:
-            depth_map = load_depth_map(depth_map_path, (photo.width, photo.height), depth_kind)
-        return self.refocuser(model).prepare(photo, depth_map)
-
-    @gpu_task
-    def render_full(
-        self, image: str | Photo, prepared: PreparedPhoto, model: str | None, focus_xy, settings: LensSettings, name: str
-    ) -> Path:
-        """Render at full resolution into a new PNG named ``name``; returns its path."""
-        photo = image if isinstance(image, Photo) else self.load(image)
-        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings)
-        return save_png(self.new_file(name), rendered)
-
-    def new_file(self, name: str) -> Path:
-        """A fresh path for an output file; outputs older than ``OUTPUT_TTL_S`` are removed."""
-        self.remove_old_outputs()
-        folder = Path(tempfile.mkdtemp(dir=self.out_dir))
-        return folder / name
-
-    def remove_old_outputs(self, max_age_s: float = OUTPUT_TTL_S) -> None:
-        cutoff = time.time() - max_age_s
-        for folder in self.out_dir.iterdir():
-            try:
-                if folder.stat().st_mtime < cutoff:
-                    shutil.rmtree(folder, ignore_errors=True)
-            except FileNotFoundError:  # another request removed it first
-                pass
-
-    def status(self, model: str | None = None) -> dict[str, Any]:
-        import torch
-        import transformers
-
-        model = model or self.default_model
-        refocuser = self._refocusers.get(model)
-        return {
-            "model": model,
-            "licence": info.licence if (info := model_info(model)) else None,
-            "model_loaded": bool(refocuser and refocuser.model_loaded),
-            "model_error": self.model_error if model == self.default_model else None,
-            "device": refocuser.model.device if refocuser and refocuser.model_loaded else (self.device or "auto"),
-            "cuda_available": torch.cuda.is_available(),
-            "last_depth_s": refocuser.timings.depth_s if refocuser else None,
-            "last_render_s": refocuser.timings.render_s if refocuser else None,
-            "versions": {
-                "refocus": refocus.__version__,
-                "gradio": gr.__version__,
-                "torch": torch.__version__,
-                "transformers": transformers.__version__,
-                "python": platform.python_version(),
-            },
-        }
-
-    def status_line(self, model: str | None = None) -> str:
-        s = self.status(model)
-        parts = [f"**Model** {self.model_label(s['model'])}", f"**device** {s['device']}"]
-        if s["last_depth_s"] is not None:
-            parts.append(f"depth {s['last_depth_s']:.2f} s")
-        if s["last_render_s"] is not None:
-            parts.append(f"last render {s['last_render_s'] * 1000:.0f} ms")
-        line = " · ".join(parts)
-        if s["model_error"]:
-            line += f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*."
-        return line
-
-
-def model_info(model: str) -> ModelInfo | None:
-    """The catalogue entry of ``model``, given by alias or by hub id."""
-    return MODELS.get(model) or next((m for m in MODELS.values() if m.source == model), None)
-
-
-def settings_from(f_number, shape, highlight_boost, highlight_threshold, focus_range) -> LensSettings:
-    """The lens controls as sent by the UI or an API client; ``LensSettings`` checks them."""
     return LensSettings(
         f_number=f_number,
         shape=shape,
@@ -241,84 +88,68 @@ def settings_from(f_number, shape, highlight_boost, highlight_threshold, focus_r
     )
 
 
+def file_path(file: FileData | dict | str | None, name: str) -> str:
+    """The server-side path of an uploaded file (gradio_client's ``handle_file``)."""
+    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None)
+    if not path:
+        raise RefocusError(f"No {name} file was sent; upload one with gradio_client.handle_file(...).")
+    return path
+
+
 def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     """Build the Blocks UI around ``app`` (a default ``RefocusApp`` if None). Loads no model."""
     app = app or RefocusApp()
 
-    # -- session logic: the state is a small dict (paths, key, focus), the arrays live in the
-    # -- shared, byte-bounded caches of the Refocuser.
+    # -- the UI's events: the session is a small ``Session`` (paths, focus, cache key, its own
+    # -- timings); the arrays live in the shared, byte-bounded caches of the Refocuser.
 
-    def prepared_for(state: dict) -> PreparedPhoto:
-        # A click must not decode the photo again: look the prepared photo up by its key, and
-        # prepare it from the upload only the first time or after the cache evicted it.
-        prepared = app.refocuser(state["model"]).prepared.get(state.get("key"))
-        if prepared is None:
-            prepared = app.prepare(
-                state["path"], state["model"], state.get("depth_path"), state.get("depth_kind") or "disparity"
-            )
-            state["key"] = prepared.key
-        return prepared
-
-    def show(state: dict, settings: LensSettings):
-        prepared = prepared_for(state)
-        refocuser = app.refocuser(state["model"])
-        preview = refocuser.render_preview(prepared, state["focus"], settings)
+    def show(session: Session, settings: LensSettings):
+        """The preview outputs: the preview with its focus marker, the before/after pair, status."""
+        prepared, preview = app.render_preview(session, settings)
         scale = prepared.preview_scale
-        marked = draw_focus_marker(preview, (state["focus"][0] * scale, state["focus"][1] * scale))
-        before = np.clip(np.rint(prepared.preview * 255), 0, 255).astype(np.uint8)
-        after = np.clip(np.rint(preview * 255), 0, 255).astype(np.uint8)
-        return marked, (before, after), app.status_line(state["model"])
+        marked = draw_focus_marker(preview, (session.focus[0] * scale, session.focus[1] * scale))
+        return marked, (as_uint8(prepared.preview), as_uint8(preview)), app.status_line(session.model, session.timings)
 
     @user_errors
     def on_photo(path, model, depth_path, depth_kind, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
         if not path:
             return None, None, None, None, None, None, app.status_line(model)
         progress(0.1, desc="Estimating depth (once per photo)…")
-        state = {"path": path, "model": model, "depth_path": depth_path, "depth_kind": depth_kind}
-        prepared = prepared_for(state)
-        state["focus"] = (prepared.width / 2, prepared.height / 2)
+        session = Session(path, model, depth_path, depth_kind or "disparity")
+        prepared = app.prepared(session)
+        session.focus = (prepared.width / 2, prepared.height / 2)
         progress(0.8, desc="Rendering preview…")
-        settings = settings_from(f_number, shape, boost, threshold, focus_range)
-        marked, pair, status = show(state, settings)
-        depth_file = save_depth_png16(app.new_file(Path(path).stem + "-depth16.png"), prepared.depth.disparity)
-        depth_view = colorize_disparity(prepared.preview_disparity)
-        return state, marked, pair, depth_view, str(depth_file), None, status
-
-    def focus_at(state, x: float, y: float, settings: LensSettings):
-        if not state:
-            raise gr.Error("Upload a photo first, then click where it should be sharp.")
-        state = {**state, "focus": (float(x), float(y))}
-        return state, *show(state, settings)
+        marked, pair, status = show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
+        depth_file = save_depth_png16(app.outputs.new_file(Path(path).stem + "-depth16.png"), prepared.depth.disparity)
+        return session, marked, pair, colorize_disparity(prepared.preview_disparity), str(depth_file), None, status
 
     @user_errors
-    def on_photo_click(state, f_number, shape, boost, threshold, focus_range, evt: gr.SelectData):
+    def on_click(session, f_number, shape, boost, threshold, focus_range, evt: gr.SelectData):
+        """A click on the photo or on the preview: focus there."""
+        if not session:
+            raise gr.Error(NO_PHOTO)
         x, y = evt.index
-        return focus_at(state, x, y, settings_from(f_number, shape, boost, threshold, focus_range))
+        # The preview is smaller than the photo; the focus is kept in the photo's pixels.
+        scale = app.prepared(session).preview_scale if evt.target is result else 1.0
+        session = dataclasses.replace(session, focus=(float(x) / scale, float(y) / scale))
+        return session, *show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
 
     @user_errors
-    def on_preview_click(state, f_number, shape, boost, threshold, focus_range, evt: gr.SelectData):
-        if not state:
-            raise gr.Error("Upload a photo first, then click where it should be sharp.")
-        scale = prepared_for(state).preview_scale  # the preview is smaller than the photo
-        x, y = evt.index
-        return focus_at(state, x / scale, y / scale, settings_from(f_number, shape, boost, threshold, focus_range))
-
-    @user_errors
-    def on_controls(state, f_number, shape, boost, threshold, focus_range):
-        if not state:
+    def on_controls(session, f_number, shape, boost, threshold, focus_range):
+        if not session:
             return gr.skip(), gr.skip(), app.status_line()
-        return show(state, settings_from(f_number, shape, boost, threshold, focus_range))
+        return show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
 
     @user_errors
-    def on_full_resolution(state, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
-        if not state:
+    def on_full_resolution(session, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
+        if not session:
             raise gr.Error("Upload a photo first.")
         progress(0.1, desc="Rendering at full resolution…")
-        prepared = prepared_for(state)
-        settings = settings_from(f_number, shape, boost, threshold, focus_range)
-        name = Path(state["path"]).stem + "-refocused.png"
-        path = app.render_full(state["path"], prepared, state["model"], state["focus"], settings, name)
-        return str(path), app.status_line(state["model"])
+        settings = lens_settings(f_number, shape, boost, threshold, focus_range)
+        name = Path(session.path).stem + "-refocused.png"
+        prepared = app.prepared(session)
+        path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings)
+        return str(path), app.status_line(session.model, session.timings)
 
     # -- the public API (gradio_client): coordinates in original-image pixels ----------------
 
@@ -342,10 +173,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         disparity (larger = nearer) or depth (larger = farther).
         """
         # Every argument is checked before the depth pass, so a bad request costs nothing.
-        settings = settings_from(f_number, shape, highlight_boost, highlight_threshold, focus_range)
+        settings = lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range)
         focus = focus_point((x, y))
-        image_path = _file_path(image, "image")
-        depth_path = _file_path(depth_map, "depth_map") if depth_map else None
+        image_path = file_path(image, "image")
+        depth_path = file_path(depth_map, "depth_map") if depth_map else None
         photo = app.load(image_path)  # decoded once for both the depth pass and the render
         prepared = app.prepare(photo, None, depth_path, depth_kind)
         start = time.perf_counter()
@@ -363,8 +194,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     @user_errors
     def depth_api(image: FileData) -> FileData:
         """Depth of a photo as a 16-bit grey PNG at the photo's size (brighter = nearer)."""
-        prepared = app.prepare(_file_path(image, "image"), None)
-        path = save_depth_png16(app.new_file("depth16.png"), prepared.depth.disparity)
+        prepared = app.prepare(file_path(image, "image"), None)
+        path = save_depth_png16(app.outputs.new_file("depth16.png"), prepared.depth.disparity)
         return FileData(path=str(path), orig_name=path.name)
 
     def status_api() -> dict:
@@ -390,7 +221,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     height=360,
                 )
                 f_number = gr.Slider(1.0, 22.0, value=2.8, step=0.1, label="Aperture (f-number): smaller = more blur")
-                shape = gr.Radio(SHAPE_LABELS, value="disc", label="Bokeh shape")
+                shape = gr.Radio(shape_choices(), value="disc", label="Bokeh shape")
                 with gr.Accordion("More lens controls", open=False):
                     focus_range = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Focus range (depth band kept sharp)")
                     highlight_boost = gr.Slider(0.0, 4.0, value=0.0, step=0.1, label="Highlight boost (0 = physical)")
@@ -433,9 +264,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         # .change covers upload, paste, webcam, clear and the examples.
         for event in (photo.change, model.change, depth_upload.change, depth_kind.change):
             event(on_photo, photo_inputs, photo_outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
-        view_outputs = [state, result, compare, status]
-        photo.select(on_photo_click, [state, *controls], view_outputs, api_visibility="private")
-        result.select(on_preview_click, [state, *controls], view_outputs, api_visibility="private")
+        for clickable in (photo, result):
+            clickable.select(on_click, [state, *controls], [state, result, compare, status], api_visibility="private")
         for control in controls:
             trigger = control.release if isinstance(control, gr.Slider) else control.change
             trigger(
@@ -460,54 +290,6 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     return demo
 
 
-def _file_path(file: FileData | dict | str | None, name: str) -> str:
-    """The server-side path of an uploaded file (gradio_client's ``handle_file``)."""
-    path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None)
-    if not path:
-        raise RefocusError(f"No {name} file was sent; upload one with gradio_client.handle_file(...).")
-    return path
-
-
-def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description="Launch the refocus web app.")
-    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
-    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
-    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
-    parser.add_argument(
-        "--depth-model",
-        default=os.environ.get("REFOCUS_DEPTH_MODEL", DEFAULT_MODEL),
-        help="alias, Hugging Face hub id or local directory (env REFOCUS_DEPTH_MODEL)",
-    )
-    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
-    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger uploads")
-    parser.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are refused")
-    return parser.parse_args(argv)
-
-
-def launch_options(host: str, port: int | None) -> dict[str, Any]:
-    """``demo.launch`` keywords: where to listen, and what the server may serve and accept."""
-    return dict(
-        server_name=host,
-        server_port=port,
-        allowed_paths=[str(EXAMPLES_DIR)],  # the example photos; nothing else on the server
-        max_file_size=DEFAULT_MAX_BYTES,  # uploads beyond what load_photo accepts never reach the disk
-    )
-
-
-def limit_malloc_arenas(arenas: int = 2) -> None:
-    """Make glibc share ``arenas`` malloc arenas between all threads (call before they start).
-
-    Why: by default each of Gradio's worker threads gets its own arena, and arenas keep the
-    freed buffers of full-resolution images instead of returning them, so RSS climbs for a
-    while under load. In the load test (8 users x 30 calls) it grew 23 % after the warm-up by
-    default and 12 % with two arenas, at no cost in latency. A no-op where libc is not glibc.
-    """
-    try:
-        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX in malloc.h
-    except (OSError, AttributeError):
-        pass
-
-
 def main(argv: list[str] | None = None) -> None:
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     args = parse_args(argv)
@@ -518,7 +300,7 @@ def main(argv: list[str] | None = None) -> None:
     # Heavy jobs run one at a time (``HEAVY``); previews two at a time; beyond ``queue_size``
     # waiting requests a new one is refused with "queue full" instead of piling up in memory.
     demo.queue(max_size=args.queue_size, default_concurrency_limit=2)
-    launch = launch_options(args.host, args.port)
+    launch = launch_options(args.host, args.port, allowed_paths=[EXAMPLES_DIR])  # nothing else is served
     if args.share:
         try:
             demo.launch(share=True, **launch)

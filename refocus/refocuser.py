@@ -31,6 +31,13 @@ SHAPES: dict[str, dict] = {
     "cats-eye": {"shape": "cats_eye"},
     "ring": {"shape": "ring"},
 }
+# How the UI names each kind of ``render_bokeh`` shape (a polygon by its blade count).
+_SHAPE_KIND_LABELS = {
+    "disc": "Disc (round aperture)",
+    "polygon": "{blades} blades",
+    "cats_eye": "Cat's eye (vignetted)",
+    "ring": "Ring (mirror lens)",
+}
 MODEL_RETRY_S = 300  # after a failed model load, seconds before loading is tried again
 PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
 # Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
@@ -79,6 +86,11 @@ class LensSettings:
             "highlight_boost": float(self.highlight_boost),
             "highlight_threshold": float(self.highlight_threshold),
         }
+
+
+def shape_choices() -> list[tuple[str, str]]:
+    """``(label, name)`` for each of ``SHAPES``, for a radio button: ``("5 blades", "5-blade")``."""
+    return [(_SHAPE_KIND_LABELS[options["shape"]].format(**options), name) for name, options in SHAPES.items()]
 
 
 def as_number(name: str, value) -> float:
@@ -172,10 +184,21 @@ class PreparedPhoto:
 
 @dataclass
 class Timings:
-    """Seconds spent in the last depth prediction and the last render (for the status line)."""
+    """Seconds spent in the last depth prediction and the last render, for a status line.
+
+    Each session of the app keeps its own (so one user never sees another's timings) and
+    passes it to ``Refocuser``'s methods; ``Refocuser.last_timings`` holds the server's last.
+    """
 
     depth_s: float | None = None
     render_s: float | None = None
+
+
+def _record(name: str, seconds: float, *timings: Timings | None) -> None:
+    """Set ``name`` (``"depth_s"`` or ``"render_s"``) to ``seconds`` on every given ``Timings``."""
+    for record in timings:
+        if record is not None:
+            setattr(record, name, seconds)
 
 
 @dataclass
@@ -187,6 +210,8 @@ class Refocuser:
         device: "cpu", "cuda", ... or None to let the model choose.
         cache_bytes: bound of the depth cache in bytes.
         load_model: the loader, replaceable for tests.
+
+    Its methods may be called from many threads at once (the app's sessions share one).
     """
 
     model_spec: str | None = None
@@ -194,7 +219,7 @@ class Refocuser:
     cache_bytes: int = 1 << 30
     preview_size: int = PREVIEW_SIZE
     load_model: Callable[..., DepthModel] | None = None
-    timings: Timings = field(default_factory=Timings)
+    last_timings: Timings = field(default_factory=Timings)  # the server's last, whoever asked
 
     def __post_init__(self) -> None:
         self._model: DepthModel | None = None
@@ -204,7 +229,7 @@ class Refocuser:
         # Depth per image content (the network's output), and photos prepared for refocusing
         # (that depth plus preview-sized copies), each bounded to half the byte budget.
         self.cache: BytesLRU[DepthResult] = BytesLRU(self.cache_bytes // 2, lambda r: r.nbytes)
-        self.prepared: BytesLRU[PreparedPhoto] = BytesLRU(self.cache_bytes // 2, lambda p: p.nbytes)
+        self._prepared: BytesLRU[PreparedPhoto] = BytesLRU(self.cache_bytes // 2, lambda p: p.nbytes)
 
     @property
     def model(self) -> DepthModel:
@@ -229,8 +254,11 @@ class Refocuser:
     def model_loaded(self) -> bool:
         return self._model is not None
 
-    def depth(self, image: np.ndarray) -> DepthResult:
-        """Depth of float32 (H, W, 3) sRGB ``image``, from the cache when this image was seen."""
+    def depth(self, image: np.ndarray, timings: Timings | None = None) -> DepthResult:
+        """Depth of float32 (H, W, 3) sRGB ``image``, from the cache when this image was seen.
+
+        ``timings`` (the caller's) gets the seconds of the network pass when one runs.
+        """
         model = self.model
         key = (model.name, content_key(image))
 
@@ -238,26 +266,38 @@ class Refocuser:
             with self._predict_lock:
                 start = time.perf_counter()
                 result = _predict_any_shape(model, image)
-                self.timings.depth_s = time.perf_counter() - start
+                _record("depth_s", time.perf_counter() - start, timings, self.last_timings)
             return result
 
         return self.cache.get_or_compute(key, predict)
 
-    def prepare(self, photo: Photo, depth_map: np.ndarray | None = None) -> PreparedPhoto:
+    def prepare(
+        self, photo: Photo, depth_map: np.ndarray | None = None, timings: Timings | None = None
+    ) -> PreparedPhoto:
         """Depth and a preview-sized copy of ``photo``, computed once per content and cached.
 
         Args:
             photo: the decoded photo.
             depth_map: a disparity map (H, W) to use instead of the network (the user's own,
                 as ``refocus.io.load_depth_map`` returns it), or None.
+            timings: the caller's, to record the depth pass in.
         """
         key = content_key(photo.pixels)
         if depth_map is not None:
             key += "+" + content_key(depth_map)
-        return self.prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key))
+        return self._prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key, timings))
 
-    def _prepare(self, photo: Photo, depth_map: np.ndarray | None, key: str) -> PreparedPhoto:
-        depth = self.depth(photo.pixels) if depth_map is None else DepthResult(depth_map)
+    def prepared_photo(self, key: str | None) -> PreparedPhoto | None:
+        """The photo ``prepare`` returned under ``key`` (``PreparedPhoto.key``), while still cached.
+
+        A click on a photo shown earlier looks it up here instead of decoding it again.
+        """
+        return None if key is None else self._prepared.get(key)
+
+    def _prepare(
+        self, photo: Photo, depth_map: np.ndarray | None, key: str, timings: Timings | None
+    ) -> PreparedPhoto:
+        depth = self.depth(photo.pixels, timings) if depth_map is None else DepthResult(depth_map)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
         preview, preview_disparity = photo.pixels, depth.disparity
@@ -278,7 +318,11 @@ class Refocuser:
         )
 
     def render_preview(
-        self, prepared: PreparedPhoto, focus_xy: tuple[float, float], settings: LensSettings
+        self,
+        prepared: PreparedPhoto,
+        focus_xy: tuple[float, float],
+        settings: LensSettings,
+        timings: Timings | None = None,
     ) -> np.ndarray:
         """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
         scale = prepared.preview_scale
@@ -288,13 +332,22 @@ class Refocuser:
         h, w = prepared.preview.shape[:2]
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
-        return self.render(prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px)
+        return self.render(
+            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings
+        )
 
     def render_full(
-        self, photo: Photo, prepared: PreparedPhoto, focus_xy: tuple[float, float], settings: LensSettings
+        self,
+        photo: Photo,
+        prepared: PreparedPhoto,
+        focus_xy: tuple[float, float],
+        settings: LensSettings,
+        timings: Timings | None = None,
     ) -> np.ndarray:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels."""
-        return self.render(photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px)
+        return self.render(
+            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings
+        )
 
     def render(
         self,
@@ -304,6 +357,7 @@ class Refocuser:
         settings: LensSettings,
         *,
         focal_px: float | None = None,
+        timings: Timings | None = None,
     ) -> np.ndarray:
         """Render ``image`` focused at ``focus_xy``.
 
@@ -313,6 +367,7 @@ class Refocuser:
             focus_xy: (x, y) in pixels of ``image``.
             settings: the lens controls.
             focal_px: focal length in pixels at this size, if known; else the virtual 50 mm lens.
+            timings: the caller's, to record the render's seconds in.
 
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
@@ -340,5 +395,5 @@ class Refocuser:
             focus_range=focus_range,
             **settings.render_options(),
         )
-        self.timings.render_s = time.perf_counter() - start
+        _record("render_s", time.perf_counter() - start, timings, self.last_timings)
         return rendered

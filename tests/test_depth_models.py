@@ -7,10 +7,12 @@ whole loading path (config dispatch, hub cache, processor, forward pass, upsampl
 
 from __future__ import annotations
 
+import importlib.metadata
 import shutil
 import sys
 import time
 import types
+from pathlib import Path
 
 import cv2
 import huggingface_hub.constants
@@ -23,8 +25,9 @@ from refocus.depth import (
     MODELS,
     download_command,
     list_models,
+    checkpoints_dir,
     load_depth_model,
-    model_choices,
+    model_info,
     resolve_device,
 )
 from refocus.depth.upsample import upsample_disparity
@@ -127,10 +130,22 @@ def test_missing_model_offline_says_how_to_get_it(hub_cache):
     assert time.perf_counter() - start < 5, "offline failure must be immediate, not a retry loop"
 
 
-def test_download_command_matches_the_installed_hub_client():
+def test_download_command_matches_the_installed_hub_client(monkeypatch):
     # huggingface_hub >= 0.34 ships the `hf` command; this environment has it.
     assert download_command("a/b") == "hf download a/b"
-    assert shutil.which("hf") is not None or "hf" in download_command("a/b")
+
+    def distribution_with(*scripts):
+        entry_points = [types.SimpleNamespace(name=name) for name in scripts]
+        return lambda name: types.SimpleNamespace(entry_points=entry_points)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", distribution_with("huggingface-cli"))
+    assert download_command("a/b") == "huggingface-cli download a/b"  # an older hub client
+
+    def missing(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", missing)
+    assert download_command("a/b") == "pip install huggingface_hub && hf download a/b"
 
 
 def test_alias_of_an_uncached_hub_model_names_the_hub_id(hub_cache):
@@ -162,8 +177,24 @@ def test_eigen_checkpoints_go_to_the_eigen_loader(tiny_model_dir, tmp_path, monk
     assert load_depth_model(str(tiny_model_dir), device="cpu").kind == "relative"
 
 
-def test_eigen_alias_points_at_the_checkpoints_directory():
-    assert MODELS["eigen"].source == "checkpoints/eigen"
+def test_eigen_alias_finds_its_weights_under_refocus_checkpoints(tmp_path, monkeypatch):
+    monkeypatch.delenv("REFOCUS_CHECKPOINTS", raising=False)
+    monkeypatch.chdir(tmp_path)  # the default is ./checkpoints, wherever refocus is installed
+    assert checkpoints_dir() == Path("checkpoints")
+    with pytest.raises(RefocusError, match=r"weights in checkpoints/eigen.*REFOCUS_CHECKPOINTS"):
+        load_depth_model("eigen", device="cpu")
+
+    elsewhere = tmp_path / "weights"
+    (elsewhere / "eigen").mkdir(parents=True)
+    (elsewhere / "eigen" / "config.json").write_text('{"model_type": "eigen2014"}')
+    monkeypatch.setenv("REFOCUS_CHECKPOINTS", str(elsewhere))
+    with pytest.raises(RefocusError, match="Could not load the Eigen depth model"):  # found, but no weights
+        load_depth_model("eigen", device="cpu")
+
+
+def test_model_info_finds_a_model_by_alias_or_hub_id():
+    assert model_info("dpt-large") is model_info("Intel/dpt-large") is MODELS["dpt-large"]
+    assert model_info("someone/other-model") is None
 
 
 def test_device_selection(monkeypatch):
@@ -193,8 +224,6 @@ def test_aliases_are_listed_with_licences():
     assert all(m.licence and m.kind in ("relative", "metric") and m.description for m in models)
     assert MODELS["depth-anything-v2-large"].licence == "CC-BY-NC-4.0"
     assert MODELS["depth-pro"].kind == "metric" and "research" in MODELS["depth-pro"].licence
-    for label, alias in model_choices():
-        assert alias in MODELS and MODELS[alias].licence in label
 
 
 def test_upsampler_gives_sharper_depth_edges_than_bilinear():

@@ -27,6 +27,7 @@ from conftest import REPO, textured_scene
 from refocus.errors import RefocusError
 from refocus.io import load_depth_map, load_photo
 from refocus.refocuser import LensSettings, Refocuser
+from refocus.server import launch_options
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -292,8 +293,8 @@ def test_depth_and_prepared_caches_stay_within_their_byte_bound():
     photos = [load_photo(rng.integers(0, 255, (240, 320, 3), np.uint8)) for _ in range(12)]
     for photo in photos:
         refocuser.prepare(photo)
-        assert refocuser.cache.nbytes <= budget // 2 and refocuser.prepared.nbytes <= budget // 2
-    assert 0 < len(refocuser.cache) < 12 and 0 < len(refocuser.prepared) < 12  # older ones were evicted
+        assert refocuser.cache.nbytes <= budget // 2 and refocuser._prepared.nbytes <= budget // 2
+    assert 0 < len(refocuser.cache) < 12 and 0 < len(refocuser._prepared) < 12  # older ones were evicted
     assert refocuser.prepare(photos[-1]) is refocuser.prepare(photos[-1])  # the latest is still cached
 
 
@@ -316,16 +317,16 @@ def test_old_output_files_are_removed(tiny_model_dir):
     import app as app_module
 
     refocus_app = app_module.RefocusApp(str(tiny_model_dir))
-    old = refocus_app.new_file("old.png")
+    old = refocus_app.outputs.new_file("old.png")
     old.write_bytes(b"x")
     an_hour_ago = time.time() - 3600
     os.utime(old.parent, (an_hour_ago, an_hour_ago))
-    fresh = refocus_app.new_file("fresh.png")
+    fresh = refocus_app.outputs.new_file("fresh.png")
     assert not old.parent.exists() and fresh.parent.exists()
 
 
 def test_output_folder_is_removed_at_exit(tiny_model_dir):
-    script = "import app; a = app.RefocusApp(); a.new_file('x.png').write_bytes(b'x'); print(a.out_dir)"
+    script = "import app; a = app.RefocusApp(); a.outputs.new_file('x.png').write_bytes(b'x'); print(a.outputs.folder)"
     result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, timeout=120)
     assert result.returncode == 0, result.stderr
     assert not Path(result.stdout.strip().splitlines()[-1]).exists()
@@ -385,7 +386,7 @@ def test_the_ui_model_choice_is_limited_to_the_operators_list(tiny_model_dir):
 
 @pytest.fixture(scope="module")
 def hardened_server(tiny_model_dir):
-    """The app launched with ``app.launch_options`` (as ``python app.py`` does), 1 MB uploads."""
+    """The app launched with ``launch_options`` as ``python app.py`` does, but 1 MB uploads."""
     import app as app_module
 
     with socket.socket() as s:
@@ -394,7 +395,7 @@ def hardened_server(tiny_model_dir):
     refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu")
     demo = app_module.build_demo(refocus_app)
     demo.queue(max_size=8)
-    options = {**app_module.launch_options("127.0.0.1", port), "max_file_size": 1_000_000}
+    options = {**launch_options("127.0.0.1", port, [app_module.EXAMPLES_DIR]), "max_file_size": 1_000_000}
     demo.launch(prevent_thread_lock=True, quiet=True, **options)
     yield refocus_app, f"http://127.0.0.1:{port}"
     demo.close()
@@ -410,7 +411,7 @@ def http_status(url: str) -> int:
 
 def test_only_the_examples_are_served_over_http(hardened_server):
     refocus_app, url = hardened_server
-    secret = refocus_app.new_file("secret.png")
+    secret = refocus_app.outputs.new_file("secret.png")
     secret.write_bytes(b"x")
     for path in ["/etc/passwd", "/proc/self/environ", REPO / "app.py", REPO / "refocus" / "io.py", "app.py",
                  "../../../etc/passwd", "%2Fetc%2Fpasswd", REPO / "examples" / ".." / "app.py", secret]:  # fmt: skip

@@ -56,7 +56,7 @@ def nyu(tmp_path_factory):
 def run_train(nyu, out, *extra):
     data, splits = nyu
     argv = ["--data", str(data), "--splits", str(splits), "--out", str(out), "--workers", "0", "--quiet"]
-    return train_script.main(argv + list(extra))
+    return train_script.train(train_script.parse_args(argv + list(extra)))
 
 
 # --- data ----------------------------------------------------------------------------------
@@ -327,16 +327,24 @@ def test_tensorboard_is_optional(nyu, tmp_path):
         pytest.skip("tensorboard is installed here")
 
 
-def test_train_script_runs_from_the_command_line(nyu, tmp_path):
+def test_train_runs_from_the_command_line(nyu, tmp_path):
     data, splits = nyu
     command = [
-        sys.executable, "training/train.py", "--data", str(data), "--splits", str(splits), "--stage", "coarse",
+        sys.executable, "-m", "training.train", "--data", str(data), "--splits", str(splits), "--stage", "coarse",
         "--out", str(tmp_path / "cli"), "--max-steps", "1", "--batch-size", "2", "--workers", "1", *TINY_ARGS,
     ]
     done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=train_script.__file__.rsplit("/training/", 1)[0])
     assert done.returncode == 0, done.stderr[-2000:]
     assert (tmp_path / "cli" / "model.safetensors").is_file()
     assert "loss" in done.stderr  # the progress bar's running loss / the summary line
+
+
+def test_train_main_returns_an_exit_status(nyu, tmp_path, capsys):
+    data, splits = nyu
+    argv = ["--data", str(data), "--splits", str(splits), "--out", str(tmp_path), "--workers", "0", "--quiet"]
+    assert train_script.main([*argv, "--stage", "fine", "--max-steps", "1"]) == 1
+    assert "error: --stage fine needs --init" in capsys.readouterr().err
+    assert train_script.main([*argv, "--stage", "coarse", "--max-steps", "1", "--batch-size", "2", *TINY_ARGS]) == 0
 
 
 # --- evaluation ----------------------------------------------------------------------------
@@ -347,10 +355,10 @@ def test_evaluate_end_to_end_writes_the_metric_keys(nyu, tmp_path, capsys):
     EigenDepthNet(stage="fine", coarse_channels=[4, 8, 8, 8, 8], fc_dim=32).save_pretrained(tmp_path / "model")
     data, splits = nyu
     out = tmp_path / "results" / "eigen.json"
-    results = evaluate_script.main(
+    results = evaluate_script.run(evaluate_script.build_parser().parse_args(
         ["--data", str(data), "--splits", str(splits), "--model", str(tmp_path / "model"),
          "--json", str(out), "--device", "cpu", "--quiet"]
-    )
+    ))
     written = json.loads(out.read_text())
     assert set(METRIC_KEYS) <= set(written) and written["n_images"] == 2 and written["is_metric"]
     assert all(math.isfinite(written[k]) for k in METRIC_KEYS)

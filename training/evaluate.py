@@ -1,6 +1,6 @@
 """Evaluate any refocus depth model on the NYU Depth v2 test split, by the standard protocol.
 
-    python training/evaluate.py --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
+    python -m training.evaluate --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
         --model checkpoints/eigen --json results/eigen.json
 
 ``--model`` takes anything ``refocus.load_depth_model`` accepts: an Eigen checkpoint directory,
@@ -22,9 +22,6 @@ import json
 import sys
 import time
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as `python training/evaluate.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import numpy as np
 
@@ -108,18 +105,13 @@ def evaluate(model, dataset: NYUDepthV2, median_scaling: bool = False, limit: in
     }
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+def run(args: argparse.Namespace) -> dict:
+    """Evaluate ``args.model`` as the command line says: print the table, write ``--json``; the results."""
     from refocus import load_depth_model  # the same loader the app uses
 
-    try:
-        dataset = NYUDepthV2(args.data, args.splits, "test", augment=False)
-        model = load_depth_model(args.model, device=args.device)
-        results = evaluate(model, dataset, args.median_scaling, args.limit, args.quiet)
-    except RefocusError as error:
-        if __name__ == "__main__":
-            raise SystemExit(f"error: {error}") from None
-        raise
+    dataset = NYUDepthV2(args.data, args.splits, "test", augment=False)
+    model = load_depth_model(args.model, device=args.device)
+    results = evaluate(model, dataset, args.median_scaling, args.limit, args.quiet)
     results = {"model": args.model, **results}
     print(markdown_table({args.model: results}))
     print(
@@ -133,5 +125,15 @@ def main(argv: list[str] | None = None) -> dict:
     return results
 
 
+def main(argv: list[str] | None = None) -> int:
+    """The command line; the exit status (1 with a message on an error)."""
+    try:
+        run(build_parser().parse_args(argv))
+    except RefocusError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
+
+
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

@@ -50,7 +50,7 @@ def read_split(splits_path: str | os.PathLike, split: str) -> np.ndarray:
     if split not in SPLIT_KEYS:
         raise ValueError(f"split must be 'train' or 'test', got {split!r}")
     if not Path(splits_path).is_file():
-        raise RefocusError(f"No splits file at '{splits_path}'; training/setup_data.py downloads splits.mat.")
+        raise RefocusError(f"No splits file at '{splits_path}'; `python -m training.setup_data` downloads splits.mat.")
     mat = scipy.io.loadmat(str(splits_path))
     if SPLIT_KEYS[split] not in mat:
         raise RefocusError(f"'{splits_path}' has no '{SPLIT_KEYS[split]}'; is it NYU's splits.mat?")
@@ -97,14 +97,6 @@ def to_tensors(images: np.ndarray, depths: np.ndarray):
     valid = torch.isfinite(depth) & (depth > 0)
     depth = torch.where(valid, depth, torch.zeros_like(depth))
     return image, depth, valid
-
-
-def centre_view(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor):
-    """The network's view of a frame without augmentation: halve, then centre-crop 228x304.
-
-    Shapes as in ``halve``; the input must be 480x640.
-    """
-    return centre_crop(*halve(image, depth, valid))
 
 
 def centre_crop(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor):
@@ -228,6 +220,28 @@ def augment_batch(image: torch.Tensor, depth: torch.Tensor, valid: torch.Tensor,
     return out_image, out_depth, out_valid
 
 
+def check_layout(data_path: Path) -> int:
+    """The number of frames in ``nyu_depth_v2_labeled.mat`` after checking it holds 480x640 images and depths.
+
+    Raises:
+        RefocusError: the file is missing or is not the labeled NYU Depth v2 file.
+    """
+    import h5py
+
+    if not data_path.is_file():
+        raise RefocusError(f"No NYU file at '{data_path}'; `python -m training.setup_data` downloads it.")
+    with h5py.File(data_path, "r") as f:
+        for key in ("images", "depths"):
+            if key not in f:
+                raise RefocusError(f"'{data_path}' has no '{key}'; is it nyu_depth_v2_labeled.mat?")
+        n = f["images"].shape[0]
+        want = {"images": (n, 3, FRAME_SIZE[1], FRAME_SIZE[0]), "depths": (n, FRAME_SIZE[1], FRAME_SIZE[0])}
+        for key, shape in want.items():
+            if f[key].shape != shape:
+                raise RefocusError(f"'{data_path}' {key} has shape {f[key].shape}, expected {shape}.")
+    return n
+
+
 class NYUDepthV2(Dataset):
     """The labeled NYU Depth v2 frames of one official split.
 
@@ -265,22 +279,23 @@ class NYUDepthV2(Dataset):
         self.augment = split == "train" if augment is None else augment
         self._file = None
         self._pid = None
-        count = self._check_layout()
+        count = check_layout(self.data_path)
         if self.indices.max() >= count:
             raise RefocusError(
                 f"'{splits_path}' refers to frame {self.indices.max() + 1} but '{data_path}' holds {count} frames."
             )
-        self.frames = self._preload() if preload else None
+        self.frames = self.read_frames() if preload else None
 
     @staticmethod
     def preload_bytes(count: int) -> int:
         """RAM that ``preload`` takes for ``count`` frames: halved float32 image and depth, bool mask."""
         return count * (3 * 4 + 4 + 1) * HALF_SIZE[0] * HALF_SIZE[1]
 
-    def _preload(self, block: int = 16):
+    def read_frames(self, block: int = 16) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """The split's frames, halved: image (N, 3, 240, 320), depth (N, 1, 240, 320), valid (N, 1, 240, 320).
 
-        The file is read in slabs of consecutive frames (whatever its chunking and compression,
+        What ``preload`` keeps as ``frames``; ``training.train`` also reads them with this to
+        move them onto the GPU without keeping a copy in RAM. The file is read in slabs of consecutive frames (whatever its chunking and compression,
         each chunk is then decompressed once) and halved a slab at a time, so the full-size
         frames never all sit in memory.
         """
@@ -304,22 +319,6 @@ class NYUDepthV2(Dataset):
             image[rows], depth[rows], valid[rows] = halve(*to_tensors(np.ascontiguousarray(images), np.ascontiguousarray(depths)))
             start = stop
         return image, depth, valid
-
-    def _check_layout(self) -> int:
-        import h5py
-
-        if not self.data_path.is_file():
-            raise RefocusError(f"No NYU file at '{self.data_path}'; training/setup_data.py downloads it.")
-        with h5py.File(self.data_path, "r") as f:
-            for key in ("images", "depths"):
-                if key not in f:
-                    raise RefocusError(f"'{self.data_path}' has no '{key}'; is it nyu_depth_v2_labeled.mat?")
-            n = f["images"].shape[0]
-            want = {"images": (n, 3, FRAME_SIZE[1], FRAME_SIZE[0]), "depths": (n, FRAME_SIZE[1], FRAME_SIZE[0])}
-            for key, shape in want.items():
-                if f[key].shape != shape:
-                    raise RefocusError(f"'{self.data_path}' {key} has shape {f[key].shape}, expected {shape}.")
-        return n
 
     def _handle(self):
         import h5py

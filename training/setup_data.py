@@ -1,6 +1,6 @@
 """Download NYU Depth v2's labeled frames and the official train/test split.
 
-    python training/setup_data.py --data-dir data/nyu
+    python -m training.setup_data --data-dir data/nyu
 
 fetches, from the dataset's official site (Silberman et al., ECCV 2012):
   nyu_depth_v2_labeled.mat  about 2.97 GB (2.8 GiB): 1449 aligned RGB + depth frames,
@@ -10,7 +10,7 @@ fetches, from the dataset's official site (Silberman et al., ECCV 2012):
 A partial download (``NAME.part``) resumes where it stopped; a finished file is checked against
 the size the server announced and opened once to check its contents.
 
-Larger alternatives, not used by training/train.py: the raw dataset (``nyu_depth_v2_raw.zip``,
+Larger alternatives, not used by ``training.train``: the raw dataset (``nyu_depth_v2_raw.zip``,
 about 428 GB, or per-scene parts on the same site) holds the ~400K unsynchronised video frames.
 Eigen et al. 2014 trained on ~120K frames sampled from the raw training scenes, and later work
 (BTS, AdaBins, ...) uses a "sync" subset of ~24-50K frames extracted from the raw scenes with the
@@ -28,9 +28,6 @@ import sys
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-if __package__ in (None, ""):  # run as `python training/setup_data.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from refocus.errors import RefocusError
 
@@ -126,14 +123,15 @@ def download(url: str, dest: str | os.PathLike, min_bytes: int = 0, timeout: flo
 
 def check_files(labeled: Path, splits: Path) -> str:
     """Open both files as the training code will; returns a one-line description."""
-    from training.nyu import NYUDepthV2, read_split
+    from training.nyu import check_layout, read_split
 
     train, test = read_split(splits, "train"), read_split(splits, "test")
-    frames = NYUDepthV2(labeled, splits, "test", augment=False)._check_layout()
+    frames = check_layout(labeled)
     return f"{frames} frames, split {len(train)} train / {len(test)} test"
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: list[str] | None = None) -> int:
+    """Download and check both files; the exit status (1 with a message on an error)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data-dir", default="data/nyu", help="where to put the files (default: data/nyu)")
     p.add_argument("--labeled-url", default=LABELED_URL, help="mirror of nyu_depth_v2_labeled.mat")
@@ -155,9 +153,11 @@ def main(argv: list[str] | None = None) -> None:
             paths[name] = dest
         summary = check_files(paths["nyu_depth_v2_labeled.mat"], paths["splits.mat"])
     except RefocusError as error:
-        raise SystemExit(f"error: {error}") from None
+        print(f"error: {error}", file=sys.stderr)
+        return 1
     print(f"NYU Depth v2 ready in {data_dir}: {summary}")
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

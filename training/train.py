@@ -1,8 +1,8 @@
 """Train the Eigen et al. 2014 depth network on NYU Depth v2, coarse stage then fine stage.
 
-    python training/train.py --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
+    python -m training.train --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
         --stage coarse --out checkpoints/eigen-coarse
-    python training/train.py --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
+    python -m training.train --data data/nyu/nyu_depth_v2_labeled.mat --splits data/nyu/splits.mat \\
         --stage fine --init checkpoints/eigen-coarse --out checkpoints/eigen
 
 The output directory is a ``from_pretrained`` directory (``config.json`` + ``model.safetensors``)
@@ -27,14 +27,12 @@ import sys
 import time
 from pathlib import Path
 
-if __package__ in (None, ""):  # run as `python training/train.py`: make the repo importable
-    sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
 import numpy as np
 import torch
 import torch.nn.functional as F
 from torch.utils.data import DataLoader
 
+from refocus.depth.base import resolve_device
 from refocus.depth.eigen import INPUT_SIZE, PAPER_COARSE_CHANNELS, EigenDepthNet, count_parameters
 from refocus.errors import RefocusError
 from training.loss import scale_invariant_loss
@@ -110,7 +108,7 @@ def build_model(args) -> EigenDepthNet:
     if not (Path(source) / "model.safetensors").is_file():
         raise RefocusError(f"'{source}' holds no model.safetensors to start from.")
     loaded = EigenDepthNet.from_pretrained(source)
-    config = {k: v for k, v in loaded._hub_mixin_config.items() if k != "model_type"}
+    config = loaded.architecture()
     if args.resume and config.get("stage") != args.stage:
         raise RefocusError(f"--resume: '{source}' is a {config.get('stage')} run, not {args.stage}.")
     # A new instance, so that the saved config.json says this run's stage.
@@ -266,12 +264,13 @@ def build_batches(args, device: torch.device):
     drop_last = len(dataset) >= args.batch_size
     if on_device or preload:
         started = time.perf_counter()
-        dataset.frames = dataset._preload()
+        frames = dataset.read_frames()
         print(f"preloaded {len(dataset)} frames ({need / 1e9:.2f} GB) in {time.perf_counter() - started:.1f} s", file=sys.stderr)
-    if on_device:
-        loader = DeviceBatches(dataset.frames, args.batch_size, device, dataset.augment, args.seed, drop_last)
-        dataset.frames = None  # the device holds them now
+    if on_device:  # the device holds the frames; the dataset keeps no copy in RAM
+        loader = DeviceBatches(frames, args.batch_size, device, dataset.augment, args.seed, drop_last)
         return dataset, loader, f"preloaded on {device}, batched augmentation there"
+    if preload:
+        dataset.frames = frames  # what ``NYUDepthV2(preload=True)`` keeps
     loader = DataLoader(
         dataset,
         batch_size=args.batch_size,
@@ -288,7 +287,7 @@ def build_batches(args, device: torch.device):
 def train(args) -> dict:
     """Run one stage. Returns a summary: steps, final running loss, seconds, images/s, ms/step."""
     seed_everything(args.seed)
-    device = torch.device(args.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    device = torch.device(resolve_device(args.device))
     if device.type == "cuda":
         torch.backends.cudnn.benchmark = True  # fixed input size: let cuDNN pick its fastest kernels
     out = Path(args.out)
@@ -405,17 +404,24 @@ def push(model: EigenDepthNet, repo: str, private: bool) -> None:
     print(f"pushed to {url}", file=sys.stderr)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    args = build_parser().parse_args(argv)
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """The command line, checked (argparse exits with a usage message on a bad one)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
     if args.batch_size < 1 or (args.max_steps is not None and args.max_steps < 1):
-        raise SystemExit("--batch-size and --max-steps must be positive")
+        parser.error("--batch-size and --max-steps must be positive")
+    return args
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Train one stage as the command line says; the exit status (1 with a message on an error)."""
     try:
-        return train(args)
+        train(parse_args(argv))
     except RefocusError as error:
-        if __name__ == "__main__":
-            raise SystemExit(f"error: {error}") from None
-        raise
+        print(f"error: {error}", file=sys.stderr)
+        return 1
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(main())

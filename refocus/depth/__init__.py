@@ -1,4 +1,4 @@
-"""Depth models: the alias table the UI shows, device choice, and ``load_depth_model``.
+"""Depth models: the model catalogue (aliases the UI shows), and ``load_depth_model``.
 
 ``load_depth_model(spec)`` accepts a short alias from ``MODELS``, a Hugging Face hub repo id, or
 a local directory. It reads the checkpoint's ``config.json`` and hands it to the backend that
@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import importlib.metadata
 import json
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from refocus.depth.base import DepthModel, DepthResult
+from refocus.depth.base import DepthModel, DepthResult, looks_like_path, resolve_device
 from refocus.errors import RefocusError
 
 __all__ = [
@@ -23,14 +24,13 @@ __all__ = [
     "DepthModel",
     "DepthResult",
     "ModelInfo",
+    "checkpoints_dir",
     "download_command",
     "list_models",
     "load_depth_model",
-    "model_choices",
+    "model_info",
     "resolve_device",
 ]
-
-_REPO_ROOT = Path(__file__).resolve().parents[2]
 
 
 @dataclass(frozen=True)
@@ -39,7 +39,7 @@ class ModelInfo:
 
     Attributes:
         alias: short name accepted by ``load_depth_model`` and ``--depth-model``.
-        source: hub repo id, or a local directory (relative paths are from the repository root).
+        source: hub repo id, or (``local``) a directory under ``checkpoints_dir()``.
         licence: licence of the weights (SPDX id where one exists).
         kind: ``"relative"`` (affine-invariant disparity) or ``"metric"`` (metres).
         description: one line for the UI.
@@ -94,10 +94,10 @@ MODELS: dict[str, ModelInfo] = {
         ),
         ModelInfo(
             "eigen",
-            "checkpoints/eigen",
-            "see checkpoints/eigen",
+            "eigen",
+            "see the checkpoint's model card",
             "metric",
-            "refocus's own Eigen network, trained with training/train.py (local weights).",
+            "refocus's own Eigen network, trained with `python -m training.train` (local weights).",
             local=True,
         ),
     )
@@ -112,41 +112,18 @@ def list_models() -> list[ModelInfo]:
     return list(MODELS.values())
 
 
-def model_choices() -> list[tuple[str, str]]:
-    """``(label, alias)`` pairs for a dropdown, the label naming the licence and kind.
+def model_info(spec: str) -> ModelInfo | None:
+    """The catalogue entry of a model given by alias or by hub id, or None (another model)."""
+    return MODELS.get(spec) or next((m for m in MODELS.values() if m.source == spec and not m.local), None)
 
-    Example: ``("depth-anything-v2-small · Apache-2.0 · relative", "depth-anything-v2-small")``.
+
+def checkpoints_dir() -> Path:
+    """Where local aliases (``eigen``) find their weights: ``$REFOCUS_CHECKPOINTS``, else ``./checkpoints``.
+
+    Relative to the working directory, not to the package, so it means the same in a clone and
+    after ``pip install``.
     """
-    return [(f"{m.alias} · {m.licence} · {m.kind}", m.alias) for m in MODELS.values()]
-
-
-def resolve_device(device: str | None = None) -> str:
-    """The torch device string to run on.
-
-    Args:
-        device: ``None`` (CUDA if available, else CPU), ``"cpu"``, ``"cuda"`` or ``"cuda:N"``.
-
-    Raises:
-        RefocusError: unknown device, or CUDA asked for but not available.
-    """
-    import torch
-
-    if device is None or device == "":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    device = device.strip().lower()
-    try:
-        parsed = torch.device(device)
-    except (RuntimeError, ValueError):
-        raise RefocusError(f"Unknown device {device!r}: use 'cpu', 'cuda' or 'cuda:N'.") from None
-    if parsed.type == "cpu":
-        return "cpu"
-    if parsed.type != "cuda":
-        raise RefocusError(f"Device {device!r} is not supported: use 'cpu', 'cuda' or 'cuda:N'.")
-    if not torch.cuda.is_available():
-        raise RefocusError(f"Device {device!r} was requested but CUDA is not available here; use --device cpu.")
-    if parsed.index is not None and parsed.index >= torch.cuda.device_count():
-        raise RefocusError(f"Device {device!r} does not exist: this machine has {torch.cuda.device_count()} GPU(s).")
-    return device
+    return Path(os.environ.get("REFOCUS_CHECKPOINTS") or "checkpoints").expanduser()
 
 
 def download_command(repo_id: str) -> str:
@@ -184,7 +161,7 @@ def load_depth_model(spec: str | None = None, device: str | None = None) -> Dept
             model, or the device is unavailable. The message says how to get the model.
     """
     spec = (spec or DEFAULT_MODEL).strip()
-    info = MODELS.get(spec) or next((m for m in MODELS.values() if m.source == spec), None)
+    info = model_info(spec)
     source = spec if info is None else info.source
     local_dir = _local_directory(spec, source, from_alias=info is not None and info.local)
     device = resolve_device(device)
@@ -214,25 +191,23 @@ def load_depth_model(spec: str | None = None, device: str | None = None) -> Dept
 def _local_directory(spec: str, source: str, *, from_alias: bool) -> Path | None:
     """The directory ``source`` names, or None when it is a hub repo id.
 
-    A spec that looks like a path (``./x``, ``/x``, ``~/x``, or an existing directory) is a path;
-    ``owner/name`` that is not an existing directory is a hub id. Local aliases (``from_alias``)
-    are relative to the repository root so ``eigen`` works from any working directory.
+    An existing directory, or a spec that ``looks_like_path``, is a path; ``owner/name`` that is
+    not an existing directory is a hub id. Local aliases (``from_alias``) are folders of
+    ``checkpoints_dir()``.
     """
-    path = Path(source).expanduser()
-    if from_alias and not path.is_absolute():
-        path = _REPO_ROOT / path
+    path = checkpoints_dir() / source if from_alias else Path(source).expanduser()
     if path.is_dir():
         return path
-    looks_like_path = from_alias or source.startswith((".", "/", "~")) or "\\" in source or source.count("/") > 1
     if from_alias:
         raise RefocusError(
             f"Depth model {spec!r} needs its weights in {path}, which does not exist. Train them with "
-            f"training/train.py (see checkpoints/README.md), or pass another model with `--depth-model`."
+            "`python -m training.train` (see checkpoints/README.md), set REFOCUS_CHECKPOINTS to the folder "
+            "that holds them, or pass another model with `--depth-model`."
         )
-    if looks_like_path:
+    if looks_like_path(source):
         raise RefocusError(
             f"Depth model {spec!r}: no such directory ({path}). Pass a directory that holds a config.json and "
-            "the weights (transformers format, or an Eigen checkpoint from training/train.py)."
+            "the weights (transformers format, or an Eigen checkpoint from `python -m training.train`)."
         )
     return None
 

@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from huggingface_hub import PyTorchModelHubMixin, constants, hf_hub_download
 from torch import nn
 
-from refocus.depth.base import DepthResult
+from refocus.depth.base import DepthResult, check_image, looks_like_path, resolve_device
 from refocus.errors import RefocusError
 
 MODEL_TYPE = "eigen2014"  # the key that tells our config.json apart from any other model's
@@ -163,11 +163,18 @@ class EigenDepthNet(
             return coarse
         return self.fine(x, coarse)
 
+    def architecture(self) -> dict:
+        """The constructor's arguments this network was built with (``config.json`` less ``model_type``).
+
+        ``EigenDepthNet(**net.architecture())`` builds a network of the same shape.
+        """
+        return {k: v for k, v in (self._hub_mixin_config or {}).items() if k != "model_type"}
+
     def _save_pretrained(self, save_directory: Path) -> None:
         # The mixin writes config.json only when _save_pretrained did not; we write it ourselves
         # to add the model_type key that ``is_eigen_config`` (and the depth dispatcher) look for.
         super()._save_pretrained(save_directory)
-        config = {**(self._hub_mixin_config or {}), "model_type": MODEL_TYPE}
+        config = {**self.architecture(), "model_type": MODEL_TYPE}
         (save_directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
 
     @classmethod
@@ -257,19 +264,12 @@ def upsample_prediction(log_depth: torch.Tensor, size: tuple[int, int]) -> torch
 
 
 def _image_to_tensor(image: np.ndarray) -> torch.Tensor:
-    """(H, W, 3) uint8 or float sRGB -> (1, 3, H, W) float32 in [0, 1], with clear errors."""
-    if not isinstance(image, np.ndarray):
-        raise RefocusError(f"Expected the image as a numpy array, got {type(image).__name__}.")
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise RefocusError(f"Expected an RGB image of shape (H, W, 3), got {image.shape}.")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise RefocusError(f"The image is too small for depth prediction: {image.shape[1]}x{image.shape[0]}.")
+    """(H, W, 3) uint8 or float sRGB -> (1, 3, H, W) float32 in [0, 1] (``check_image`` first)."""
+    image = check_image(image)
     if image.dtype == np.uint8:
         array = image.astype(np.float32) / 255.0
-    elif np.issubdtype(image.dtype, np.floating):
-        array = np.clip(np.nan_to_num(image.astype(np.float32)), 0.0, 1.0)
     else:
-        raise RefocusError(f"Expected a uint8 or float image, got dtype {image.dtype}.")
+        array = np.clip(image.astype(np.float32), 0.0, 1.0)
     return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))[None]
 
 
@@ -312,17 +312,14 @@ def is_eigen_config(config: dict) -> bool:
     return isinstance(config, dict) and config.get("model_type") == MODEL_TYPE
 
 
-def _default_device() -> str:
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_eigen_depth_model(spec: str, device: str | None = None) -> EigenDepthModel:
-    """Load an Eigen checkpoint (what ``training/train.py`` or ``save_pretrained`` wrote).
+    """Load an Eigen checkpoint (what ``python -m training.train`` or ``save_pretrained`` wrote).
 
     Args:
         spec: a local directory holding ``config.json`` and ``model.safetensors``, or a
             Hugging Face hub repo id. ``HF_HUB_OFFLINE=1`` restricts hub ids to the local cache.
-        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available.
+        device: ``"cpu"``, ``"cuda"``, ``"cuda:1"``...; None picks CUDA when available
+            (``refocus.depth.base.resolve_device``).
 
     Returns:
         An ``EigenDepthModel`` whose ``predict(image)`` returns metric depth.
@@ -330,14 +327,14 @@ def load_eigen_depth_model(spec: str, device: str | None = None) -> EigenDepthMo
     Raises:
         RefocusError: the directory or hub repo does not hold a readable Eigen checkpoint.
     """
-    device = device or _default_device()
+    device = resolve_device(device)
     local = Path(spec).expanduser()
     try:
         if local.is_dir():
             source, config_path = str(local), local / constants.CONFIG_NAME
             if not config_path.is_file():
                 raise RefocusError(f"'{spec}' has no config.json, so it is not a saved Eigen depth model.")
-        elif str(spec).startswith((".", "/", "~")) or str(spec).count("/") > 1:
+        elif looks_like_path(str(spec)):
             raise RefocusError(f"'{spec}' is not a directory (nor a hub repo id of the form owner/name).")
         else:
             source, config_path = spec, Path(hf_hub_download(repo_id=spec, filename=constants.CONFIG_NAME))
@@ -347,9 +344,9 @@ def load_eigen_depth_model(spec: str, device: str | None = None) -> EigenDepthMo
     except RefocusError:
         raise
     except Exception as error:  # hub, file-system and state-dict errors all mean "cannot load"
-        offline = " (HF_HUB_OFFLINE is set, so only the local cache was searched)" if constants.HF_HUB_OFFLINE else ""
+        offline = " (HF_HUB_OFFLINE is set, so only the local cache was searched)" if constants.is_offline_mode() else ""
         raise RefocusError(
             f"Could not load the Eigen depth model '{spec}'{offline}: {str(error).rstrip('.')}. Pass a directory "
-            "that training/train.py wrote, or a hub repo id that holds config.json and model.safetensors."
+            "that `python -m training.train` wrote, or a hub repo id that holds config.json and model.safetensors."
         ) from error
     return EigenDepthModel(net, name=str(spec), device=device)

@@ -13,7 +13,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from refocus.depth.base import DepthResult
+from refocus.depth.base import DepthResult, check_image
 from refocus.depth.upsample import upsample_disparity
 
 #: Depth (m) below this is treated as this: keeps ``1 / depth`` finite for degenerate outputs.
@@ -127,7 +127,7 @@ def load_hf_depth_model(source: str, device: str, *, name: str | None = None, li
     Args:
         source: hub repo id (resolved through the local cache first, honouring
             ``HF_HUB_OFFLINE``) or a local directory in ``transformers`` format.
-        device: ``"cpu"`` or ``"cuda[:n]"`` (already resolved by ``refocus.depth.resolve_device``).
+        device: ``"cpu"`` or ``"cuda[:n]"`` (already resolved by ``refocus.depth.base.resolve_device``).
             On CUDA the weights run in float16 (half the memory, several times faster, and depth
             needs no more precision); on CPU in float32.
         name: what the UI shows; default ``source``.
@@ -146,16 +146,8 @@ def load_hf_depth_model(source: str, device: str, *, name: str | None = None, li
 
 
 def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
-    """Check a photo and return it as contiguous uint8 (H, W, 3)."""
-    image = np.asarray(image)
-    if image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"image must be an (H, W, 3) RGB array, got shape {image.shape}")
-    if image.shape[0] < 2 or image.shape[1] < 2:
-        raise ValueError(f"image is too small for depth estimation: {image.shape[1]}x{image.shape[0]} px")
+    """A photo (``check_image`` first) as contiguous uint8 (H, W, 3)."""
+    image = check_image(image)
     if image.dtype == np.uint8:
         return np.ascontiguousarray(image)
-    if not np.issubdtype(image.dtype, np.floating):
-        raise ValueError(f"image must be uint8 or float in [0, 1], got dtype {image.dtype}")
-    if not np.isfinite(image).all():
-        raise ValueError("image contains NaN or infinite values")
     return np.clip(image * 255.0 + 0.5, 0, 255).astype(np.uint8)

@@ -1,0 +1,294 @@
+"""What the web app's server needs besides its UI: shared state, output files, status, launching.
+
+``app.py`` holds the Gradio layout and event wiring; this module holds the rest: ``RefocusApp``
+(one ``Refocuser`` per depth model, shared by every session), ``Session`` (what one browser tab
+remembers), ``OutputFiles`` (the PNGs handed to Gradio, removed after a while), the status the
+UI and ``/status`` report, and the process settings and launch options of ``python app.py``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import atexit
+import ctypes
+import dataclasses
+import logging
+import os
+import platform
+import shutil
+import tempfile
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+import refocus
+from refocus.depth import DEFAULT_MODEL, MODELS, model_info
+from refocus.errors import RefocusError
+from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_png
+from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
+
+log = logging.getLogger("refocus.server")
+
+try:  # On a ZeroGPU Space, GPU work must run inside functions decorated with spaces.GPU.
+    import spaces
+
+    gpu_task: Callable = spaces.GPU(duration=60)
+except ImportError:
+    gpu_task = lambda fn: fn  # noqa: E731
+
+# Gradio copies every returned file into its own cache (which ``delete_cache`` empties), so our
+# copy is needed only until the response is sent; older ones go.
+OUTPUT_TTL_S = 600
+
+
+class OutputFiles:
+    """A private temporary folder for output files, emptied of old ones and removed at exit.
+
+    Each file gets a folder of its own, so two requests for "photo-refocused.png" never collide.
+    """
+
+    def __init__(self, max_age_s: float = OUTPUT_TTL_S):
+        self.max_age_s = max_age_s
+        self.folder = Path(tempfile.mkdtemp(prefix="refocus-"))
+        atexit.register(shutil.rmtree, self.folder, ignore_errors=True)
+
+    def new_file(self, name: str) -> Path:
+        """A fresh path named ``name``; outputs older than ``max_age_s`` seconds are removed first."""
+        self.remove_old()
+        return Path(tempfile.mkdtemp(dir=self.folder)) / name
+
+    def remove_old(self) -> None:
+        cutoff = time.time() - self.max_age_s
+        for folder in self.folder.iterdir():
+            try:
+                if folder.stat().st_mtime < cutoff:
+                    shutil.rmtree(folder, ignore_errors=True)
+            except FileNotFoundError:  # another request removed it first
+                pass
+
+
+@dataclasses.dataclass
+class Session:
+    """What one browser tab remembers between events (kept small: the arrays live in caches).
+
+    Attributes:
+        path: the uploaded photo's path on the server.
+        model: the depth model chosen in the UI.
+        depth_path, depth_kind: the user's depth map, if any, and whether it holds disparity or depth.
+        focus: (x, y) in the photo's pixels.
+        key: the ``PreparedPhoto.key`` of the photo once prepared (a cache key).
+        timings: this session's last depth and render times, for its status line.
+    """
+
+    path: str
+    model: str
+    depth_path: str | None = None
+    depth_kind: str = "disparity"
+    focus: tuple[float, float] = (0.0, 0.0)
+    key: str | None = None
+    timings: Timings = dataclasses.field(default_factory=Timings)
+
+
+class RefocusApp:
+    """The server's state shared by all sessions: one ``Refocuser`` per depth model, output files.
+
+    Args:
+        model_spec: the depth model chosen at launch (alias, hub id or local directory).
+        device: "cpu", "cuda" or None (automatic).
+        max_image_pixels: uploads above this are refused.
+        model_choices: the models users may pick in the UI (the operator's list; API callers can
+            never name a path on the server).
+        cache_bytes: the byte bound of each model's caches.
+    """
+
+    def __init__(
+        self,
+        model_spec: str | None = None,
+        device: str | None = None,
+        max_image_pixels: int = DEFAULT_MAX_PIXELS,
+        model_choices: list[str] | None = None,
+        cache_bytes: int = 1 << 30,
+    ):
+        self.default_model = model_spec or DEFAULT_MODEL
+        self.device = device
+        self.max_image_pixels = max_image_pixels
+        choices = model_choices if model_choices is not None else list(MODELS)
+        self.model_choices = list(dict.fromkeys([self.default_model, *choices]))
+        self.outputs = OutputFiles()
+        self.model_error: str | None = None
+        self._cache_bytes = cache_bytes
+        self._refocusers: dict[str, Refocuser] = {}
+        self._refocusers_lock = threading.Lock()  # two first requests must not build two
+
+    def refocuser(self, model: str | None = None) -> Refocuser:
+        model = model or self.default_model
+        if model not in self.model_choices:
+            raise RefocusError(f"Unknown depth model {model!r}; choose one of {', '.join(self.model_choices)}.")
+        with self._refocusers_lock:
+            if model not in self._refocusers:
+                self._refocusers[model] = Refocuser(model, self.device, cache_bytes=self._cache_bytes)
+            return self._refocusers[model]
+
+    def try_load_default_model(self) -> None:
+        """Load the launch model now, remembering (not raising) why it failed."""
+        try:
+            self.refocuser().model
+            self.model_error = None
+        except RefocusError as e:
+            self.model_error = str(e)
+            log.warning("%s", e)
+
+    def model_label(self, model: str) -> str:
+        """The model's name with its licence, as the UI shows it."""
+        info = model_info(model)
+        return f"{model} ({info.licence})" if info else model
+
+    # -- the library calls every face shares -------------------------------------------------
+
+    def load(self, image_path: str) -> Photo:
+        return load_photo(image_path, max_pixels=self.max_image_pixels)
+
+    @gpu_task
+    def prepare(
+        self,
+        image: str | Photo,
+        model: str | None,
+        depth_map_path: str | None = None,
+        depth_kind: str = "disparity",
+        timings: Timings | None = None,
+    ) -> PreparedPhoto:
+        """Depth and preview of a photo (a path, or a ``Photo`` the caller already decoded)."""
+        photo = image if isinstance(image, Photo) else self.load(image)
+        depth_map = None
+        if depth_map_path:
+            depth_map = load_depth_map(depth_map_path, (photo.width, photo.height), depth_kind)
+        return self.refocuser(model).prepare(photo, depth_map, timings)
+
+    def prepared(self, session: Session) -> PreparedPhoto:
+        """The session's prepared photo: from the cache, else prepared from its upload (sets ``key``).
+
+        A click must not decode the photo again; only the first event, or one after the cache
+        evicted the photo, pays for decoding (and depth, unless that is still cached).
+        """
+        prepared = self.refocuser(session.model).prepared_photo(session.key)
+        if prepared is None:
+            prepared = self.prepare(session.path, session.model, session.depth_path, session.depth_kind, session.timings)
+            session.key = prepared.key
+        return prepared
+
+    def render_preview(self, session: Session, settings: LensSettings) -> tuple[PreparedPhoto, np.ndarray]:
+        """The session's photo and its preview rendered at the session's focus with ``settings``."""
+        prepared = self.prepared(session)
+        preview = self.refocuser(session.model).render_preview(prepared, session.focus, settings, session.timings)
+        return prepared, preview
+
+    @gpu_task
+    def render_full(
+        self,
+        image: str | Photo,
+        prepared: PreparedPhoto,
+        model: str | None,
+        focus_xy: tuple[float, float],
+        settings: LensSettings,
+        name: str,
+        timings: Timings | None = None,
+    ) -> Path:
+        """Render at full resolution into a new PNG named ``name``; returns its path."""
+        photo = image if isinstance(image, Photo) else self.load(image)
+        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings)
+        return save_png(self.outputs.new_file(name), rendered)
+
+    # -- status ------------------------------------------------------------------------------
+
+    def status(self, model: str | None = None) -> dict[str, Any]:
+        """What ``/status`` reports: model, device, CUDA, the server's last timings, versions."""
+        import gradio
+        import torch
+        import transformers
+
+        model = model or self.default_model
+        with self._refocusers_lock:
+            refocuser = self._refocusers.get(model)
+        loaded = bool(refocuser and refocuser.model_loaded)
+        return {
+            "model": model,
+            "licence": info.licence if (info := model_info(model)) else None,
+            "model_loaded": loaded,
+            "model_error": self.model_error if model == self.default_model else None,
+            "device": refocuser.model.device if loaded else (self.device or "auto"),
+            "cuda_available": torch.cuda.is_available(),
+            "last_depth_s": refocuser.last_timings.depth_s if refocuser else None,
+            "last_render_s": refocuser.last_timings.render_s if refocuser else None,
+            "versions": {
+                "refocus": refocus.__version__,
+                "gradio": gradio.__version__,
+                "torch": torch.__version__,
+                "transformers": transformers.__version__,
+                "python": platform.python_version(),
+            },
+        }
+
+    def status_line(self, model: str | None = None, timings: Timings | None = None) -> str:
+        """The UI's status line (Markdown): model, device, and the session's own ``timings``."""
+        s = self.status(model)
+        parts = [f"**Model** {self.model_label(s['model'])}", f"**device** {s['device']}"]
+        if timings is not None and timings.depth_s is not None:
+            parts.append(f"depth {timings.depth_s:.2f} s")
+        if timings is not None and timings.render_s is not None:
+            parts.append(f"last render {timings.render_s * 1000:.0f} ms")
+        line = " · ".join(parts)
+        if s["model_error"]:
+            line += f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*."
+        return line
+
+
+# -- the process: command line, memory, launch ------------------------------------------------
+
+
+def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
+    """``python app.py``'s options (environment variables give the defaults where noted)."""
+    parser = argparse.ArgumentParser(description="Launch the refocus web app.")
+    parser.add_argument("--host", default=os.environ.get("GRADIO_SERVER_NAME", "127.0.0.1"), help="address to listen on")
+    parser.add_argument("--port", type=int, default=int(os.environ.get("GRADIO_SERVER_PORT", 7860)))
+    parser.add_argument("--share", action="store_true", help="also serve through a public gradio.live link")
+    parser.add_argument(
+        "--depth-model",
+        default=os.environ.get("REFOCUS_DEPTH_MODEL", DEFAULT_MODEL),
+        help="alias, Hugging Face hub id or local directory (env REFOCUS_DEPTH_MODEL)",
+    )
+    parser.add_argument("--device", default=None, help="cpu, cuda or cuda:N (default: cuda when available)")
+    parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS, help="refuse larger uploads")
+    parser.add_argument("--queue-size", type=int, default=64, help="requests waiting beyond this are refused")
+    return parser.parse_args(argv)
+
+
+def launch_options(host: str, port: int | None, allowed_paths: list[Path]) -> dict[str, Any]:
+    """``demo.launch`` keywords: where to listen, and what the server may serve and accept.
+
+    Args:
+        host, port: where to listen.
+        allowed_paths: the only folders whose files may be served (the example photos).
+    """
+    return dict(
+        server_name=host,
+        server_port=port,
+        allowed_paths=[str(path) for path in allowed_paths],
+        max_file_size=DEFAULT_MAX_BYTES,  # uploads beyond what load_photo accepts never reach the disk
+    )
+
+
+def limit_malloc_arenas(arenas: int = 2) -> None:
+    """Make glibc share ``arenas`` malloc arenas between all threads (call before they start).
+
+    Why: by default each of Gradio's worker threads gets its own arena, and arenas keep the
+    freed buffers of full-resolution images instead of returning them, so RSS climbs for a
+    while under load. In the load test (8 users x 30 calls) it grew 23 % after the warm-up by
+    default and 12 % with two arenas, at no cost in latency. A no-op where libc is not glibc.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").mallopt(-8, arenas)  # -8 is M_ARENA_MAX in malloc.h
+    except (OSError, AttributeError):
+        pass
