@@ -4,7 +4,7 @@ Launches the app on 127.0.0.1, uploads a 1224 x 816 (1 MP) photo with a depth ma
 network is needed), then clicks N points on the preview and times each until the new preview is
 shown in the page. Prints a table and a one-line summary. Needs Debian's chromium and Playwright.
 
-    python benchmarks/click_latency.py [--clicks 10] [--f-number 1.4]
+    python -m benchmarks.click_latency [--clicks 10] [--f-number 1.4]
 """
 
 from __future__ import annotations
@@ -12,7 +12,6 @@ from __future__ import annotations
 import argparse
 import shutil
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
@@ -21,7 +20,6 @@ import numpy as np
 from PIL import Image
 
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
 
 
 def make_photo(folder: Path) -> tuple[Path, Path]:

@@ -1,7 +1,7 @@
 """Training speed of the Eigen network: a few hundred AMP steps on a synthetic NYU file.
 
-    python benchmarks/gpu_train_check.py                 # CUDA: paper-sized model, batch 32
-    python benchmarks/gpu_train_check.py --device cpu    # smoke check: tiny model, a few steps
+    python -m benchmarks.gpu_train_check                 # CUDA: paper-sized model, batch 32
+    python -m benchmarks.gpu_train_check --device cpu    # smoke check: tiny model, a few steps
 
 It writes a synthetic file in the exact NYU layout (``training/synthetic_nyu.py``), then runs
 ``training/train.py``'s own code with its default data pipeline (on CUDA: the split preloaded
@@ -19,20 +19,17 @@ from __future__ import annotations
 
 import argparse
 import os
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
+import torch.nn.functional as F
 
-import torch  # noqa: E402
-import torch.nn.functional as F  # noqa: E402
-
-from refocus.depth.eigen import INPUT_SIZE, EigenDepthNet  # noqa: E402
-from training import train as train_script  # noqa: E402
-from training.loss import scale_invariant_loss  # noqa: E402
-from training.synthetic_nyu import write_synthetic_nyu  # noqa: E402
+from refocus.depth.eigen import INPUT_SIZE, EigenDepthNet
+from training import train as train_script
+from training.loss import scale_invariant_loss
+from training.synthetic_nyu import write_synthetic_nyu
 
 TINY = ["--coarse-channels", "4,8,8,8,8", "--fc-dim", "32", "--fine-channels", "7"]
 

@@ -11,8 +11,8 @@ fills the depth and prepared-photo caches as real use does); the server's RSS is
 Prints one line per user, the latency table and a one-line summary; exits non-zero when any call
 failed, the run hit its time limit, or RSS grew by more than ``--max-growth`` after the warm-up.
 
-    .venv/bin/python benchmarks/load_test.py --users 20 --calls 50
-    .venv/bin/python benchmarks/load_test.py --users 4 --calls 5       # a quick smoke run
+    .venv/bin/python -m benchmarks.load_test --users 20 --calls 50
+    .venv/bin/python -m benchmarks.load_test --users 4 --calls 5       # a quick smoke run
 """
 
 from __future__ import annotations
@@ -55,8 +55,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def tiny_depth_anything(folder: Path) -> Path:
     """A ~30k-parameter random Depth Anything V2 in transformers format (the tests' own)."""
-    sys.path.insert(0, str(REPO / "tests"))
-    from tiny_models import save_tiny_depth_anything
+    from tests.tiny_models import save_tiny_depth_anything
 
     return save_tiny_depth_anything(folder)
 

@@ -1,7 +1,7 @@
 """Speed of the NYU training input pipeline on the CPU: samples per second, no model.
 
-    python benchmarks/train_data_speed.py                # 48 synthetic frames, batch 8, 2 workers
-    python benchmarks/train_data_speed.py --frames 96 --batch-size 16 --workers 4
+    python -m benchmarks.train_data_speed                # 48 synthetic frames, batch 8, 2 workers
+    python -m benchmarks.train_data_speed --frames 96 --batch-size 16 --workers 4
 
 It writes a synthetic file in the exact NYU layout (``training/synthetic_nyu.py``) to a temporary
 directory, once as h5py writes it by default (contiguous) and once chunked one frame per chunk
@@ -18,20 +18,17 @@ times the training split's augmented samples:
 from __future__ import annotations
 
 import argparse
-import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import h5py
+import torch
+from torch.utils.data import DataLoader
 
-import h5py  # noqa: E402
-import torch  # noqa: E402
-from torch.utils.data import DataLoader  # noqa: E402
-
-from training import nyu  # noqa: E402
-from training.train import DeviceBatches  # noqa: E402
-from training.synthetic_nyu import synthetic_frames, write_nyu_mat, write_splits  # noqa: E402
+from training import nyu
+from training.train import DeviceBatches
+from training.synthetic_nyu import synthetic_frames, write_nyu_mat, write_splits
 
 
 def rate(fn, count: int, seconds: float = 2.0) -> float:

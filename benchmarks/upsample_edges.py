@@ -16,7 +16,7 @@ mm, 0 = no measurement):
 The low-resolution input is exact ground truth, so this isolates the upsampling step: a real
 network's output is softer at edges, which leaves less to recover.
 
-Usage: ``python benchmarks/upsample_edges.py [--factor 4] [--band 3]``. Reads the photos in
+Usage: ``python -m benchmarks.upsample_edges [--factor 4] [--band 3]``. Reads the photos in
 place; writes nothing (the NYU frames are research-only data: never commit them or outputs
 derived from them).
 """
@@ -24,18 +24,15 @@ derived from them).
 from __future__ import annotations
 
 import argparse
-import sys
 import time
 from pathlib import Path
 
 import cv2
 import numpy as np
 
+from refocus.depth.upsample import upsample_disparity
+
 REPO = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(REPO))
-
-from refocus.depth.upsample import upsample_disparity  # noqa: E402
-
 NYU = REPO.parent / "shared" / "real-rgbd" / "nyu_depth_v2_metric3d_demo"
 
 

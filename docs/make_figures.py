@@ -3,7 +3,7 @@
 Uses a ray-traced scene of the project's own benchmark (``../shared/refocus-bench``) and its
 measured depth, uploaded as a depth map, so it works offline. Run from the repository root:
 
-    python docs/make_figures.py
+    python -m docs.make_figures
 
 Needs Debian's chromium and Playwright (``requirements-dev.txt``).
 """
@@ -18,11 +18,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+import app as app_module
+
 REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO.parent / "shared" / "refocus-bench" / "scenes" / "scene_0001"
-sys.path.insert(0, str(REPO))
-
-import app as app_module  # noqa: E402
 
 
 def main() -> None:

@@ -4,7 +4,7 @@ import json
 
 import numpy as np
 import pytest
-from gradio_client import Client, handle_file
+from gradio_client import handle_file
 from PIL import Image
 
 from conftest import sharpness, textured_scene

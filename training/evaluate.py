@@ -26,6 +26,7 @@ from pathlib import Path
 import numpy as np
 
 from refocus.errors import RefocusError
+from training.cli import exit_status
 from training.metrics import (
     align_disparity,
     depth_metrics,
@@ -127,12 +128,7 @@ def run(args: argparse.Namespace) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     """The command line; the exit status (1 with a message on an error)."""
-    try:
-        run(build_parser().parse_args(argv))
-    except RefocusError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: run(build_parser().parse_args(argv)))
 
 
 if __name__ == "__main__":

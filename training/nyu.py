@@ -19,7 +19,6 @@ image, depth and validity mask stay aligned by construction.
 
 from __future__ import annotations
 
-import math
 import os
 from pathlib import Path
 

@@ -30,6 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from refocus.errors import RefocusError
+from training.cli import exit_status
 
 SITE = "http://horatio.cs.nyu.edu/mit/silberman"
 LABELED_URL = f"{SITE}/nyu_depth_v2/nyu_depth_v2_labeled.mat"
@@ -130,6 +131,22 @@ def check_files(labeled: Path, splits: Path) -> str:
     return f"{frames} frames, split {len(train)} train / {len(test)} test"
 
 
+def fetch(args: argparse.Namespace) -> None:
+    """Download what is missing of both files into ``args.data_dir`` and check them."""
+    data_dir = Path(args.data_dir)
+    data_dir.mkdir(parents=True, exist_ok=True)
+    paths = {}
+    for name, url in (("splits.mat", args.splits_url), ("nyu_depth_v2_labeled.mat", args.labeled_url)):
+        dest = data_dir / name
+        if dest.is_file() and dest.stat().st_size >= MIN_BYTES[name]:
+            print(f"{dest} is already here", file=sys.stderr)
+        else:
+            download(url, dest, MIN_BYTES[name], args.timeout, args.quiet)
+        paths[name] = dest
+    summary = check_files(paths["nyu_depth_v2_labeled.mat"], paths["splits.mat"])
+    print(f"NYU Depth v2 ready in {data_dir}: {summary}")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Download and check both files; the exit status (1 with a message on an error)."""
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -138,25 +155,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--splits-url", default=SPLITS_URL, help="mirror of splits.mat")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the server")
     p.add_argument("--quiet", action="store_true")
-    args = p.parse_args(argv)
-
-    data_dir = Path(args.data_dir)
-    data_dir.mkdir(parents=True, exist_ok=True)
-    paths = {}
-    try:
-        for name, url in (("splits.mat", args.splits_url), ("nyu_depth_v2_labeled.mat", args.labeled_url)):
-            dest = data_dir / name
-            if dest.is_file() and dest.stat().st_size >= MIN_BYTES[name]:
-                print(f"{dest} is already here", file=sys.stderr)
-            else:
-                download(url, dest, MIN_BYTES[name], args.timeout, args.quiet)
-            paths[name] = dest
-        summary = check_files(paths["nyu_depth_v2_labeled.mat"], paths["splits.mat"])
-    except RefocusError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    print(f"NYU Depth v2 ready in {data_dir}: {summary}")
-    return 0
+    return exit_status(lambda: fetch(p.parse_args(argv)))
 
 
 if __name__ == "__main__":

@@ -35,6 +35,7 @@ from torch.utils.data import DataLoader
 from refocus.depth.base import resolve_device
 from refocus.depth.eigen import INPUT_SIZE, PAPER_COARSE_CHANNELS, EigenDepthNet, count_parameters
 from refocus.errors import RefocusError
+from training.cli import exit_status
 from training.loss import scale_invariant_loss
 from training.nyu import NYUDepthV2, augment_batch, centre_crop, sample_augmentations
 
@@ -415,12 +416,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 def main(argv: list[str] | None = None) -> int:
     """Train one stage as the command line says; the exit status (1 with a message on an error)."""
-    try:
-        train(parse_args(argv))
-    except RefocusError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 1
-    return 0
+    return exit_status(lambda: train(parse_args(argv)))
 
 
 if __name__ == "__main__":
