@@ -91,11 +91,6 @@ def load_photo(
         raise RefocusError(f"This image file is damaged or truncated and cannot be decoded ({e}).") from e
 
 
-def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
-    """``load_photo(...).pixels``: float32 (H, W, 3) sRGB in [0, 1]."""
-    return load_photo(source, max_pixels=max_pixels).pixels
-
-
 def _read_bytes(source: str | os.PathLike | bytes, max_bytes: int) -> bytes:
     if isinstance(source, (bytes, bytearray)):
         data = bytes(source)

@@ -7,7 +7,7 @@ import pytest
 from PIL import Image
 
 from refocus.errors import RefocusError
-from refocus.io import load_depth_map, load_image, load_photo, save_depth_png16, save_png
+from refocus.io import load_depth_map, load_photo, save_depth_png16, save_png
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -26,7 +26,7 @@ def test_rgb_png_round_trips_exactly(tmp_path):
     pixels = gradient()
     path = tmp_path / "a.png"
     Image.fromarray(pixels).save(path)
-    image = load_image(path)
+    image = load_photo(path).pixels
     assert image.dtype == np.float32 and image.shape == (30, 40, 3)
     assert np.array_equal(np.rint(image * 255).astype(np.uint8), pixels)
     save_png(tmp_path / "b.png", image)
@@ -37,7 +37,7 @@ def test_exif_orientation_is_applied():
     pixels = gradient(40, 30)
     exif = Image.Exif()
     exif[0x0112] = 6  # "rotate 90 CW to view"
-    image = load_image(encode(Image.fromarray(pixels), "JPEG", exif=exif, quality=95))
+    image = load_photo(encode(Image.fromarray(pixels), "JPEG", exif=exif, quality=95)).pixels
     assert image.shape == (40, 30, 3)  # upright: portrait
 
 
@@ -59,7 +59,7 @@ def test_every_common_mode_becomes_srgb(mode):
     else:
         source = source.convert(mode)
     fmt = "JPEG" if mode == "CMYK" else "PNG"
-    image = load_image(encode(source, fmt))
+    image = load_photo(encode(source, fmt)).pixels
     assert image.shape == (30, 40, 3) and image.dtype == np.float32
     assert 0.0 <= image.min() and image.max() <= 1.0
     if mode == "I;16":  # the full 16-bit range maps to [0, 1]
@@ -68,19 +68,19 @@ def test_every_common_mode_becomes_srgb(mode):
 
 def test_alpha_is_composited_over_white():
     rgba = np.zeros((4, 4, 4), np.uint8)  # fully transparent black
-    assert np.allclose(load_image(encode(Image.fromarray(rgba, "RGBA"))), 1.0)
+    assert np.allclose(load_photo(encode(Image.fromarray(rgba, "RGBA"))).pixels, 1.0)
 
 
 def test_animated_gif_gives_its_first_frame():
     frames = [Image.new("RGB", (8, 8), c) for c in [(255, 0, 0), (0, 0, 255)]]
     data = encode(frames[0], "GIF", save_all=True, append_images=frames[1:])
-    image = load_image(data)
+    image = load_photo(data).pixels
     assert image[0, 0, 0] > 0.9 and image[0, 0, 2] < 0.1
 
 
 def test_one_pixel_and_extreme_aspect_ratios_load():
-    assert load_image(encode(Image.new("RGB", (1, 1)))).shape == (1, 1, 3)
-    assert load_image(encode(Image.new("RGB", (5000, 1)))).shape == (1, 5000, 3)
+    assert load_photo(encode(Image.new("RGB", (1, 1)))).pixels.shape == (1, 1, 3)
+    assert load_photo(encode(Image.new("RGB", (5000, 1)))).pixels.shape == (1, 5000, 3)
 
 
 @pytest.mark.parametrize(
@@ -92,32 +92,32 @@ def test_one_pixel_and_extreme_aspect_ratios_load():
 )
 def test_non_images_are_refused_with_a_sentence(data, message):
     with pytest.raises(RefocusError, match=message):
-        load_image(data)
+        load_photo(data)
 
 
 def test_truncated_image_is_refused():
     data = encode(Image.fromarray(gradient(200, 200)), "JPEG")
     with pytest.raises(RefocusError, match="damaged or truncated"):
-        load_image(data[: len(data) // 2])
+        load_photo(data[: len(data) // 2])
 
 
 def test_pixel_limit_is_checked_before_decoding():
     data = encode(Image.new("RGB", (300, 200)))
     with pytest.raises(RefocusError, match="limit is"):
-        load_image(data, max_pixels=300 * 199)
+        load_photo(data, max_pixels=300 * 199)
 
 
 def test_missing_file(tmp_path):
     with pytest.raises(RefocusError, match="No such file"):
-        load_image(tmp_path / "nope.jpg")
+        load_photo(tmp_path / "nope.jpg")
 
 
 def test_arrays_are_accepted_and_checked():
-    assert load_image(gradient()).shape == (30, 40, 3)
+    assert load_photo(gradient()).pixels.shape == (30, 40, 3)
     with pytest.raises(RefocusError, match="NaN"):
-        load_image(np.full((4, 4, 3), np.nan, np.float32))
+        load_photo(np.full((4, 4, 3), np.nan, np.float32))
     with pytest.raises(RefocusError, match="shape"):
-        load_image(np.zeros((4, 4, 2), np.uint8))
+        load_photo(np.zeros((4, 4, 2), np.uint8))
 
 
 # -- depth maps -------------------------------------------------------------------------------
