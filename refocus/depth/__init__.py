@@ -200,7 +200,7 @@ def _local_directory(spec: str, source: str, *, from_alias: bool) -> Path | None
         return path
     if from_alias:
         raise RefocusError(
-            f"Depth model {spec!r} needs its weights in {path}, which does not exist. Train them with "
+            f"Depth model {spec!r} needs its weights in {path.absolute()}, which does not exist. Train them with "
             "`python -m training.train` (see checkpoints/README.md), set REFOCUS_CHECKPOINTS to the folder "
             "that holds them, or pass another model with `--depth-model`."
         )
