@@ -151,57 +151,6 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings)
         return str(path), app.status_line(session.model, session.timings)
 
-    # -- the public API (gradio_client): coordinates in original-image pixels ----------------
-
-    @user_errors
-    def refocus_api(
-        image: FileData,
-        x: float,
-        y: float,
-        f_number: float = 2.8,
-        shape: str = "disc",
-        highlight_boost: float = 0.0,
-        highlight_threshold: float = 0.9,
-        focus_range: float = 0.0,
-        depth_map: FileData | None = None,
-        depth_kind: str = "disparity",
-    ) -> tuple[FileData, dict]:
-        """Refocus a photo at pixel (x, y); returns the full-resolution PNG and the lens details.
-
-        shape is one of disc, 5-blade, 6-blade, 8-blade, cats-eye, ring. depth_map (optional) is a
-        PNG/TIFF/.npy depth map used instead of the network; depth_kind says whether it holds
-        disparity (larger = nearer) or depth (larger = farther).
-        """
-        # Every argument is checked before the depth pass, so a bad request costs nothing.
-        settings = lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range)
-        focus = focus_point((x, y))
-        image_path = file_path(image, "image")
-        depth_path = file_path(depth_map, "depth_map") if depth_map else None
-        photo = app.load(image_path)  # decoded once for both the depth pass and the render
-        prepared = app.prepare(photo, None, depth_path, depth_kind)
-        start = time.perf_counter()
-        path = app.render_full(photo, prepared, None, focus, settings, Path(image_path).stem + "-refocused.png")
-        details = {
-            "width": prepared.width,
-            "height": prepared.height,
-            "focus": list(focus),
-            "f_number": settings.f_number,
-            "model": app.default_model if depth_path is None else "user depth map",
-            "render_seconds": round(time.perf_counter() - start, 3),
-        }
-        return FileData(path=str(path), orig_name=path.name), details
-
-    @user_errors
-    def depth_api(image: FileData) -> FileData:
-        """Depth of a photo as a 16-bit grey PNG at the photo's size (brighter = nearer)."""
-        prepared = app.prepare(file_path(image, "image"), None)
-        path = save_depth_png16(app.outputs.new_file("depth16.png"), prepared.depth.disparity)
-        return FileData(path=str(path), orig_name=path.name)
-
-    def status_api() -> dict:
-        """Model, device, whether CUDA is available, last timings and versions."""
-        return app.status()
-
     # -- layout ------------------------------------------------------------------------------
 
     with gr.Blocks(title="refocus: click to focus, choose the aperture", delete_cache=(3600, 7200)) as demo:
@@ -284,10 +233,65 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             label="Example photos (click one, then click on it to focus)",
         )
 
-        gr.api(refocus_api, api_name="refocus", **HEAVY)
-        gr.api(depth_api, api_name="depth", **HEAVY)
-        gr.api(status_api, api_name="status", queue=False)
+        add_api(app)
     return demo
+
+
+def add_api(app: RefocusApp) -> None:
+    """The public API (``gradio_client``), coordinates in original-image pixels; call inside the Blocks."""
+
+    @user_errors
+    def refocus_api(
+        image: FileData,
+        x: float,
+        y: float,
+        f_number: float = 2.8,
+        shape: str = "disc",
+        highlight_boost: float = 0.0,
+        highlight_threshold: float = 0.9,
+        focus_range: float = 0.0,
+        depth_map: FileData | None = None,
+        depth_kind: str = "disparity",
+    ) -> tuple[FileData, dict]:
+        """Refocus a photo at pixel (x, y); returns the full-resolution PNG and the lens details.
+
+        shape is one of disc, 5-blade, 6-blade, 8-blade, cats-eye, ring. depth_map (optional) is a
+        PNG/TIFF/.npy depth map used instead of the network; depth_kind says whether it holds
+        disparity (larger = nearer) or depth (larger = farther).
+        """
+        # Every argument is checked before the depth pass, so a bad request costs nothing.
+        settings = lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range)
+        focus = focus_point((x, y))
+        image_path = file_path(image, "image")
+        depth_path = file_path(depth_map, "depth_map") if depth_map else None
+        photo = app.load(image_path)  # decoded once for both the depth pass and the render
+        prepared = app.prepare(photo, None, depth_path, depth_kind)
+        start = time.perf_counter()
+        path = app.render_full(photo, prepared, None, focus, settings, Path(image_path).stem + "-refocused.png")
+        details = {
+            "width": prepared.width,
+            "height": prepared.height,
+            "focus": list(focus),
+            "f_number": settings.f_number,
+            "model": app.default_model if depth_path is None else "user depth map",
+            "render_seconds": round(time.perf_counter() - start, 3),
+        }
+        return FileData(path=str(path), orig_name=path.name), details
+
+    @user_errors
+    def depth_api(image: FileData) -> FileData:
+        """Depth of a photo as a 16-bit grey PNG at the photo's size (brighter = nearer)."""
+        prepared = app.prepare(file_path(image, "image"), None)
+        path = save_depth_png16(app.outputs.new_file("depth16.png"), prepared.depth.disparity)
+        return FileData(path=str(path), orig_name=path.name)
+
+    def status_api() -> dict:
+        """Model, device, whether CUDA is available, the server's last timings, and versions."""
+        return app.status()
+
+    gr.api(refocus_api, api_name="refocus", **HEAVY)
+    gr.api(depth_api, api_name="depth", **HEAVY)
+    gr.api(status_api, api_name="status", queue=False)
 
 
 def main(argv: list[str] | None = None) -> None:
