@@ -34,6 +34,11 @@ from training.synthetic_nyu import write_synthetic_nyu
 TINY = ["--coarse-channels", "4,8,8,8,8", "--fc-dim", "32", "--fine-channels", "7"]
 
 
+def run(argv: list[str]) -> dict:
+    """One ``training.train`` run as its command line would do it; its summary."""
+    return train_script.train(train_script.parse_args(argv))
+
+
 def time_fixed_batch(model: EigenDepthNet, optimizer, batch_size: int, steps: int, device: torch.device, amp: bool) -> float:
     """Milliseconds per training step on one random batch kept on the device (no data loading)."""
     x = torch.rand(batch_size, 3, *INPUT_SIZE, device=device)
@@ -82,13 +87,13 @@ def main(argv: list[str] | None = None) -> None:
         write_synthetic_nyu(data, splits, n_train=frames, n_test=2)
         common = ["--data", str(data), "--splits", str(splits), "--batch-size", str(batch), "--device", str(device),
                   "--workers", str(workers), "--quiet", "--save-every", str(10**9)]
-        coarse = train_script.main(common + ["--stage", "coarse", "--out", f"{tmp}/coarse", "--max-steps", str(steps), *tiny])
+        coarse = run(common + ["--stage", "coarse", "--out", f"{tmp}/coarse", "--max-steps", str(steps), *tiny])
         rows.append(("coarse, train.py (data + step)", coarse))
-        fine = train_script.main(
+        fine = run(
             common + ["--stage", "fine", "--init", f"{tmp}/coarse", "--out", f"{tmp}/fine", "--max-steps", str(max(steps // 2, 2))]
         )
         rows.append(("fine, train.py (data + step)", fine))
-        workers_run = train_script.main(
+        workers_run = run(
             common + ["--stage", "coarse", "--out", f"{tmp}/workers", "--max-steps", str(max(steps // 5, 2)),
                       "--augment-on", "workers", *tiny]
         )
