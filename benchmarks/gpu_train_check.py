@@ -24,11 +24,9 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from refocus.depth.eigen import INPUT_SIZE, EigenDepthNet
 from training import train as train_script
-from training.loss import scale_invariant_loss
 from training.synthetic_nyu import write_synthetic_nyu
 
 TINY = ["--coarse-channels", "4,8,8,8,8", "--fc-dim", "32", "--fine-channels", "7"]
@@ -41,23 +39,17 @@ def run(argv: list[str]) -> dict:
 
 def time_fixed_batch(model: EigenDepthNet, optimizer, batch_size: int, steps: int, device: torch.device, amp: bool) -> float:
     """Milliseconds per training step on one random batch kept on the device (no data loading)."""
-    x = torch.rand(batch_size, 3, *INPUT_SIZE, device=device)
     depth = 0.7 + 9 * torch.rand(batch_size, 1, *INPUT_SIZE, device=device)
-    valid = torch.ones_like(depth, dtype=torch.bool)
-    dtype = torch.bfloat16 if amp and torch.cuda.is_bf16_supported() else torch.float16
+    batch = {"image": torch.rand(batch_size, 3, *INPUT_SIZE, device=device), "depth": depth,
+             "valid": torch.ones_like(depth, dtype=torch.bool)}  # fmt: skip
+    amp_dtype, scaler = train_script.mixed_precision(device, enabled=amp)
     warmup = max(steps // 10, 1)
     for i in range(warmup + steps):
         if i == warmup:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             start = time.perf_counter()
-        with torch.autocast(device.type, dtype=dtype, enabled=amp):
-            log_pred = model(x)
-        log_pred = F.interpolate(log_pred.float(), size=INPUT_SIZE, mode="bilinear", align_corners=False)
-        loss = scale_invariant_loss(log_pred, depth, valid)
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        optimizer.step()
+        train_script.training_step(model, optimizer, scaler, batch, amp_dtype)
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     return 1000 * (time.perf_counter() - start) / steps

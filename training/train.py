@@ -285,6 +285,36 @@ def build_batches(args, device: torch.device):
     return dataset, loader, f"{'preloaded, ' if preload else 'h5py reads, '}augmentation in {args.workers} DataLoader workers"
 
 
+def mixed_precision(device: torch.device, enabled: bool = True) -> tuple[torch.dtype | None, torch.amp.GradScaler]:
+    """The autocast dtype for training on ``device`` (None: float32 throughout) and its gradient scaler.
+
+    On CUDA bf16, which needs no loss scaling, or fp16 with a ``GradScaler`` on GPUs without
+    bf16; elsewhere (or not ``enabled``) float32 and a scaler that does nothing.
+    """
+    amp_dtype = None
+    if enabled and device.type == "cuda":
+        amp_dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return amp_dtype, torch.amp.GradScaler("cuda", enabled=amp_dtype == torch.float16)
+
+
+def training_step(model, optimizer, scaler, batch: dict, amp_dtype: torch.dtype | None, lam: float = 0.5) -> torch.Tensor:
+    """One optimiser step on ``batch`` (``image``, ``depth``, ``valid`` on the model's device).
+
+    Returns the loss as a tensor (reading it with ``.item()`` waits for the GPU: not every step).
+    """
+    image = batch["image"]
+    with torch.autocast(image.device.type, dtype=amp_dtype or torch.float16, enabled=amp_dtype is not None):
+        log_pred = model(image)
+    # The 55x74 output spans the 228x304 crop; compare at the target's resolution.
+    log_pred = F.interpolate(log_pred.float(), size=INPUT_SIZE, mode="bilinear", align_corners=False)
+    loss = scale_invariant_loss(log_pred, batch["depth"], batch["valid"], lam=lam)
+    optimizer.zero_grad(set_to_none=True)
+    scaler.scale(loss).backward()
+    scaler.step(optimizer)
+    scaler.update()
+    return loss
+
+
 def train(args) -> dict:
     """Run one stage. Returns a summary: steps, final running loss, seconds, images/s, ms/step."""
     seed_everything(args.seed)
@@ -306,17 +336,14 @@ def train(args) -> dict:
     if args.stage == "fine":
         model.coarse.requires_grad_(False)  # the paper holds the coarse network fixed
     optimizer = build_optimizer(model, args)
-    use_amp = device.type == "cuda" and not args.no_amp
-    # bf16 needs no loss scaling; fall back to fp16 + GradScaler on GPUs without bf16.
-    amp_dtype = torch.bfloat16 if use_amp and torch.cuda.is_bf16_supported() else torch.float16
-    scaler = torch.amp.GradScaler("cuda", enabled=use_amp and amp_dtype == torch.float16)
+    amp_dtype, scaler = mixed_precision(device, enabled=not args.no_amp)
     step = load_checkpoint_state(optimizer, scaler, out) if args.resume else 0
     writer = open_tensorboard(args.tensorboard)
 
     print(
         f"{args.stage} stage: {count_parameters(model):,} parameters, {len(dataset)} frames, "
         f"{total_steps} steps of {args.batch_size} on {device}"
-        + (f" (AMP {str(amp_dtype).removeprefix('torch.')})" if use_amp else "")
+        + (f" (AMP {str(amp_dtype).removeprefix('torch.')})" if amp_dtype else "")
         + f"; data: {pipeline}",
         file=sys.stderr,
     )
@@ -335,23 +362,12 @@ def train(args) -> dict:
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             timed_from = time.perf_counter()
-        batch = next(data)
-        image = batch["image"].to(device, non_blocking=True)
-        depth = batch["depth"].to(device, non_blocking=True)
-        valid = batch["valid"].to(device, non_blocking=True)
-        with torch.autocast(device.type, dtype=amp_dtype, enabled=use_amp):
-            log_pred = model(image)
-        # The 55x74 output spans the 228x304 crop; compare at the target's resolution.
-        log_pred = F.interpolate(log_pred.float(), size=INPUT_SIZE, mode="bilinear", align_corners=False)
-        loss = scale_invariant_loss(log_pred, depth, valid, lam=args.lam)
-        optimizer.zero_grad(set_to_none=True)
-        scaler.scale(loss).backward()
-        scaler.step(optimizer)
-        scaler.update()
+        batch = {key: tensor.to(device, non_blocking=True) for key, tensor in next(data).items()}
+        loss = training_step(model, optimizer, scaler, batch, amp_dtype, lam=args.lam)
         step += 1
         run_steps += 1
         if timed_from is not None:
-            timed_images += image.shape[0]
+            timed_images += batch["image"].shape[0]
         if step % 10 == 0 or run_steps == 1 or step == total_steps:  # .item() syncs: not every step
             value = float(loss.item())
             history.append((step, value))
@@ -384,7 +400,7 @@ def train(args) -> dict:
         "ms_per_step": 1000 * seconds / timed_steps if timed_steps else float("nan"),
         "images_per_s": timed_images / seconds if timed_images else float("nan"),
         "device": str(device),
-        "amp": str(amp_dtype).removeprefix("torch.") if use_amp else None,
+        "amp": str(amp_dtype).removeprefix("torch.") if amp_dtype else None,
         "pipeline": pipeline,
         "out": str(out),
         "history": history,
