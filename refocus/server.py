@@ -1,5 +1,7 @@
 """What the web app's server needs besides its UI: shared state, output files, status, launching.
 
+It imports no ``gradio`` (the library never does): ``app.py`` turns these into a UI.
+
 ``app.py`` holds the Gradio layout and event wiring; this module holds the rest: ``RefocusApp``
 (one ``Refocuser`` per depth model, shared by every session), ``Session`` (what one browser tab
 remembers), ``OutputFiles`` (the PNGs handed to Gradio, removed after a while), the status the
@@ -12,6 +14,7 @@ import argparse
 import atexit
 import ctypes
 import dataclasses
+import importlib.metadata
 import logging
 import os
 import platform
@@ -205,9 +208,7 @@ class RefocusApp:
 
     def status(self, model: str | None = None) -> dict[str, Any]:
         """What ``/status`` reports: model, device, CUDA, the server's last timings, versions."""
-        import gradio
         import torch
-        import transformers
 
         model = model or self.default_model
         with self._refocusers_lock:
@@ -224,9 +225,10 @@ class RefocusApp:
             "last_render_s": refocuser.last_timings.render_s if refocuser else None,
             "versions": {
                 "refocus": refocus.__version__,
-                "gradio": gradio.__version__,
+                # Asked of the installed distributions: the library never imports gradio.
+                "gradio": importlib.metadata.version("gradio"),
                 "torch": torch.__version__,
-                "transformers": transformers.__version__,
+                "transformers": importlib.metadata.version("transformers"),
                 "python": platform.python_version(),
             },
         }

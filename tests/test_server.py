@@ -1,11 +1,13 @@
 """The server's shared state: sessions keep their own timings, shared state is built once."""
 
+import subprocess
+import sys
 import threading
 import time
 
 from PIL import Image
 
-from conftest import textured_scene
+from conftest import REPO, textured_scene
 from refocus import server
 from refocus.refocuser import LensSettings
 from refocus.server import RefocusApp, Session
@@ -70,3 +72,10 @@ def test_output_files_get_folders_of_their_own():
     assert a.name == b.name == "x.png" and a.parent != b.parent
     assert a.parent.parent == b.parent.parent == outputs.folder
     assert a.parent.is_dir() and b.parent.is_dir()
+
+
+def test_the_server_module_does_not_import_gradio():
+    script = "import sys, refocus.server; print(sorted(m for m in sys.modules if m.split('.')[0] == 'gradio'))"
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
