@@ -108,3 +108,24 @@ def test_bad_files_get_a_sentence(client, scene_files, tmp_path):
     Image.fromarray(np.zeros((50, 50), np.uint8)).save(tmp_path / "square.png")
     with pytest.raises(Exception, match="shapes differ"):
         refocus_call(client, photo, x=1, y=1, depth_map=handle_file(str(tmp_path / "square.png")))
+
+
+def test_clicks_on_the_photo_and_on_the_smaller_preview_focus_the_same_photo_pixel(tiny_model_dir, tmp_path):
+    import gradio as gr
+
+    import app as app_module
+    from refocus.server import Session
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu")
+    demo = app_module.build_demo(refocus_app)
+    blocks = {getattr(b, "elem_id", None): b for b in demo.blocks.values()}
+    on_click = next(fn.fn for fn in demo.fns.values() if fn.name == "on_click")
+    path = tmp_path / "wide.png"
+    Image.fromarray(textured_scene(1600, 800)[0]).save(path)  # the preview is 1024 x 512: scale 0.64
+    session = Session(str(path), refocus_app.default_model)
+    controls = (2.8, "disc", 0.0, 0.9, 0.0)
+
+    on_photo = on_click(session, *controls, gr.SelectData(blocks["photo"], {"index": [800, 400], "value": None}))
+    on_preview = on_click(session, *controls, gr.SelectData(blocks["result"], {"index": [512, 256], "value": None}))
+    assert on_photo[0].focus == on_preview[0].focus == (800.0, 400.0)
+    assert on_preview[0].timings is session.timings  # the session keeps one record of its timings
