@@ -79,3 +79,13 @@ def test_tilt_keeps_the_line_at_its_depth_and_changes_focus_across_it():
     assert focus[0, 0] - focus[50, 0] == pytest.approx(0.5 * 0.96, rel=1e-3)
     turned = tilted_focus_plane(disparity, (100, 50), 90.0, tilt=1.0).disparity_map(200, 100)
     assert np.ptp(turned[:, 100]) == pytest.approx(0, abs=1e-6)  # a vertical sharp line
+
+
+def test_cli_parses_a_focus_plane_of_three_points():
+    from refocus.__main__ import build_parser
+
+    args = build_parser().parse_args(["p.jpg", "-o", "o.png", "--focus-plane", "10,20 50%,50% 30,5"])
+    assert args.focus_plane == [FocusTarget(10, 20), FocusTarget(50, 50, relative=True), FocusTarget(30, 5)]
+    for bad in ["10,20 30,40", "10,20 30,40 auto", "1,2 3,4 5,6 7,8"]:
+        with pytest.raises(SystemExit):
+            build_parser().parse_args(["p.jpg", "-o", "o.png", "--focus-plane", bad])
