@@ -95,7 +95,9 @@ def is_batch(args: argparse.Namespace) -> bool:
 
 def run_batch(args: argparse.Namespace, settings: LensSettings) -> int:
     """Refocus every input into the folder ``args.output``; 1 when any photo failed."""
-    for flag, value in [("--depth-map", args.depth_map), ("--focus-to", args.focus_to), ("--focus-plane", args.focus_plane)]:
+    one_photo = {"--depth-map": args.depth_map, "--save-depth": args.save_depth, "--focus-to": args.focus_to,
+                 "--focus-plane": args.focus_plane}  # fmt: skip
+    for flag, value in one_photo.items():
         if value:
             raise RefocusError(f"{flag} applies to one photo; a batch takes the same settings for every photo.")
     sources = expand_inputs(args.input)

@@ -27,7 +27,7 @@ from PIL import Image
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import focus_disparity_at
-from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, focus_point
+from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, as_number, focus_point
 
 EASINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda t: t,
@@ -71,9 +71,9 @@ class FocusPull:
         if len(points) < 2:
             raise RefocusError("A focus pull needs at least two focus points (from and to).")
         object.__setattr__(self, "points", points)
-        frames = self.frames
-        if isinstance(frames, bool) or not isinstance(frames, (int, np.integer, float)) or frames != int(frames):
-            raise RefocusError(f"The number of frames must be a whole number, got {frames!r}.")
+        frames = as_number("number of frames", self.frames)  # forms and the API may send "12" or 12.0
+        if frames != int(frames):
+            raise RefocusError(f"The number of frames must be a whole number, got {frames:g}.")
         if not 2 <= frames <= MAX_FRAMES:
             raise RefocusError(f"The number of frames must be from 2 to {MAX_FRAMES}, got {int(frames)}.")
         object.__setattr__(self, "frames", int(frames))

@@ -59,9 +59,17 @@ def expand_inputs(items: list[str]) -> list[Path]:
 
 
 def output_paths(sources: list[Path], out_dir: Path, extension: str = ".png") -> list[Path]:
-    """One output per source in ``out_dir``: ``NAME.png``, or ``NAME.jpg.png`` where stems clash."""
-    stems = [source.stem for source in sources]
-    return [out_dir / ((s.name if stems.count(s.stem) > 1 else s.stem) + extension) for s in sources]
+    """One output per source in ``out_dir``: ``NAME.png``; a clashing name gets ``NAME-2.png``, ..."""
+    taken: set[str] = set()
+    outputs = []
+    for source in sources:
+        name, count = source.stem + extension, 1
+        while name.lower() in taken:  # lower: two names differing in case clash on some disks
+            count += 1
+            name = f"{source.stem}-{count}{extension}"
+        taken.add(name.lower())
+        outputs.append(out_dir / name)
+    return outputs
 
 
 def refocus_many(

@@ -79,7 +79,8 @@ def test_unknown_format_frame_count_and_fps_are_refused_before_rendering(tmp_pat
         with pytest.raises(RefocusError, match=match):
             make_focus_pull(refocuser, photo, prepared, pull, LensSettings(), tmp_path / path, fps=fps)
     assert list(tmp_path.iterdir()) == []
-    for frames in (1, 10_000, 2.5, "x"):
+    assert FocusPull(((0, 0), (1, 1)), frames="12").frames == 12
+    for frames in (1, 10_000, 2.5, "x", float("nan"), None):
         with pytest.raises(RefocusError, match="frames"):
             FocusPull(((0, 0), (1, 1)), frames=frames)
     with pytest.raises(RefocusError, match="two focus points"):

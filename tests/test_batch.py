@@ -39,8 +39,8 @@ def test_inputs_from_folders_globs_and_paths(tmp_path):
 
 
 def test_outputs_keep_names_apart_when_stems_clash(tmp_path):
-    sources = [tmp_path / "x" / "a.jpg", tmp_path / "y" / "a.png", tmp_path / "b.tif"]
-    assert [p.name for p in output_paths(sources, tmp_path)] == ["a.jpg.png", "a.png.png", "b.png"]
+    sources = [tmp_path / "x" / "a.jpg", tmp_path / "y" / "a.png", tmp_path / "z" / "a.jpg", Path("A.tif"), Path("a-2.tif")]
+    assert [p.name for p in output_paths(sources, tmp_path)] == ["a.png", "a-2.png", "a-3.png", "A-4.png", "a-2-2.png"]
 
 
 def test_batch_predicts_depth_once_per_photo_and_reports_a_failure_by_name(tmp_path):
