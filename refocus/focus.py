@@ -26,6 +26,7 @@ import numpy as np
 
 from refocus.errors import RefocusError
 from refocus.lens import focus_disparity_at
+from refocus.refocuser import focus_point
 
 AUTO_FOCUS_SIZE = 256  # long edge, px, of the copy auto focus segments: regions, not detail, matter
 AUTO_FOCUS_BANDS = 12  # depth bands between the 2nd and 98th percentile of disparity
@@ -62,6 +63,8 @@ class FocusTarget:
         if text.lower() == "auto":
             return cls(auto=True)
         match = _POINT.match(text)
+        if match is None and text.count(",") == 1 and "%" not in text:
+            return cls(*focus_point(text.split(",")))  # "nan,3", "x,3": a sentence about that number
         if match is None or bool(match.group(2)) != bool(match.group(4)):
             raise RefocusError(
                 f"Expected a focus point X,Y in pixels (640,360), in percent (50%,40%) or auto; got {text[:60]!r}."

@@ -11,9 +11,11 @@ def test_focus_target_syntax():
     assert FocusTarget.parse("640,360") == FocusTarget(640, 360)
     assert FocusTarget.parse(" 50% , 40%") == FocusTarget(50, 40, relative=True)
     assert FocusTarget.parse("AUTO").auto
-    for bad in ["50%,40", "1,2,3", "x,y", "150%,10%", ""]:
+    for bad in ["50%,40", "1,2,3", "150%,10%", ""]:
         with pytest.raises(RefocusError, match="focus point"):
             FocusTarget.parse(bad)
+    with pytest.raises(RefocusError, match="focus x must be a finite number"):
+        FocusTarget.parse("nan,3")
 
 
 def test_percent_is_the_same_spot_on_any_size_and_100_percent_stays_inside():
