@@ -95,8 +95,9 @@ def auto_focus_point(disparity: np.ndarray) -> tuple[float, float]:
     ``AUTO_FOCUS_MIN_RADIUS`` of the short side (failing that, thick ones; then any), the one
     scoring highest wins: nearness (median disparity, as a share of the range) less
     ``AUTO_FOCUS_CENTRE_WEIGHT`` times its distance from the centre (1 = a corner). If no
-    region is large enough, the largest is taken. The point returned is the region's pixel farthest from its outline, so the
-    focus window (``focus_disparity_at``) lies inside it.
+    region is large enough, the largest is taken. The point returned is the region's pixel
+    farthest from its outline and the frame's edge, so the focus window (``focus_disparity_at``)
+    lies inside it.
 
     Args:
         disparity: float32 (H, W), larger = nearer, any positive scale.
@@ -128,10 +129,11 @@ def auto_focus_point(disparity: np.ndarray) -> tuple[float, float]:
         count, labels, stats, _ = cv2.connectedComponentsWithStats(in_band, connectivity=4)
         for label in range(1, count):
             area = int(stats[label, cv2.CC_STAT_AREA])
-            mask = labels == label
+            # Masks only for regions that may win: a noisy map has thousands of specks.
             if largest is None or area > largest[0]:
-                largest = (area, mask, inside)
+                largest = (area, labels == label, inside)
             if area >= AUTO_FOCUS_MIN_AREA * small.size:
+                mask = labels == label
                 thin = bool(inside[mask].max() < min_radius)
                 too_wide = bool(stats[label, cv2.CC_STAT_WIDTH] > AUTO_FOCUS_MAX_WIDTH * small.shape[1])
                 nearness = (float(np.median(small[mask])) - low) / (high - low)
@@ -142,7 +144,7 @@ def auto_focus_point(disparity: np.ndarray) -> tuple[float, float]:
     mask, inside = min(candidates, key=lambda c: c[:4])[4:] if candidates else largest[1:]
     y, x = np.unravel_index(int(np.argmax(np.where(mask, inside, -1))), mask.shape)
     # Back to the input's pixels: the centre of the small pixel, clamped into the image.
-    return min((x + 0.5) / scale - 0.5, width - 1.0), min((y + 0.5) / scale - 0.5, height - 1.0)
+    return float(min((x + 0.5) / scale - 0.5, width - 1.0)), float(min((y + 0.5) / scale - 0.5, height - 1.0))
 
 
 @dataclass(frozen=True)

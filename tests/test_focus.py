@@ -35,6 +35,7 @@ def scene_with_subject_and_floor(height=240, width=320):
 def test_auto_focus_finds_the_subject_not_the_floors_nearest_edge():
     disparity = scene_with_subject_and_floor()
     x, y = auto_focus_point(disparity)
+    assert type(x) is float and type(y) is float  # plain numbers for JSON (UI, API)
     assert 200 <= x < 260 and 60 <= y < 200
     # Interior, so the focus window (1 % of the short side) lies on the subject.
     assert 210 <= x < 250 and 70 <= y < 190
