@@ -1,25 +1,45 @@
 """Command line: ``python -m refocus INPUT -o OUTPUT --focus X,Y --f-number N``.
 
 The same library calls as the app; a bad input prints one sentence and exits with status 2.
+``--focus-to`` makes a focus-pull animation; several inputs (files, folders, globs) or an
+output ending in ``/`` make a batch, where a failed photo is reported and the exit status is 1.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import glob
+import os
 import sys
 
+from tqdm import tqdm
+
+from refocus.animate import ANIMATION_EXTENSIONS, EASINGS, FocusPull, make_focus_pull
+from refocus.batch import expand_inputs, refocus_many
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_PIXELS, load_depth_map, load_photo, save_depth_png16, save_png
-from refocus.refocuser import SHAPES, LensSettings, Refocuser
+from refocus.focus import FocusTarget, fit_focus_plane
+from refocus.io import DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_depth_png16, save_png
+from refocus.presets import load_preset, save_preset, setting_names
+from refocus.refocuser import SHAPES, LensSettings, PreparedPhoto, Refocuser
+
+CENTRE = FocusTarget(50.0, 50.0, relative=True)
 
 
-def parse_focus(text: str) -> tuple[float, float]:
-    """``"X,Y"`` in pixels of the input image -> (x, y)."""
+def parse_focus(text: str) -> FocusTarget:
+    """``"X,Y"`` in pixels, ``"X%,Y%"`` of the width and height, or ``"auto"``."""
     try:
-        x, y = (float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected X,Y in pixels, e.g. 640,360; got {text!r}") from None
-    return x, y
+        return FocusTarget.parse(text)
+    except RefocusError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def parse_focus_plane(text: str) -> list[FocusTarget]:
+    """``"X1,Y1 X2,Y2 X3,Y3"`` (pixels or percent) -> three focus targets."""
+    targets = [parse_focus(point) for point in text.split()]
+    if len(targets) != 3 or any(t.auto for t in targets):
+        raise argparse.ArgumentTypeError(f'expected three points "X1,Y1 X2,Y2 X3,Y3"; got {text[:80]!r}')
+    return targets
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -27,9 +47,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m refocus",
         description="Render a photo with a shallow depth of field, focused where you say.",
     )
-    parser.add_argument("input", help="the photo (JPEG, PNG, WebP, TIFF, ...)")
-    parser.add_argument("-o", "--output", required=True, help="where to write the refocused PNG")
-    parser.add_argument("--focus", type=parse_focus, help="X,Y pixel to focus on (default: the centre)")
+    parser.add_argument("input", nargs="+", help="the photo (JPEG, PNG, WebP, TIFF, ...); several, folders or globs for a batch")
+    parser.add_argument("-o", "--output", required=True,
+                        help="the refocused PNG; an animation (.mp4, .webm, .gif, .webp) with --focus-to; "
+                             "a folder (ending in /) for a batch")  # fmt: skip
+    parser.add_argument("--focus", type=parse_focus,
+                        help="where to focus: X,Y in pixels, X%%,Y%% of the width and height, or auto (the subject); "
+                             "default: the centre")  # fmt: skip
     parser.add_argument("--f-number", type=float, default=2.8, help="aperture, e.g. 1.4 (blurry) to 22 (sharp)")
     parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
     parser.add_argument("--focus-range", type=float, default=0.0, help="share of the depth range kept sharp, 0-1")
@@ -43,34 +67,102 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--save-depth", help="also write the depth as a 16-bit PNG here")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS)
+    parser.add_argument("--focus-plane", type=parse_focus_plane, metavar='"X1,Y1 X2,Y2 X3,Y3"',
+                        help="keep the plane through three points sharp (tilt-shift) instead of one depth")  # fmt: skip
+    parser.add_argument("--preset", help="a preset JSON file whose settings replace the defaults (flags still win)")
+    parser.add_argument("--save-preset", metavar="FILE", help="also write the lens settings used as a preset")
+    pull = parser.add_argument_group("focus pull (animation)")
+    pull.add_argument("--focus-to", type=parse_focus, action="append", metavar="X,Y",
+                      help="pull the focus from --focus to here; repeat for a path of points")  # fmt: skip
+    pull.add_argument("--frames", type=int, default=24, help="number of frames (default 24)")
+    pull.add_argument("--fps", type=float, default=12.0, help="frames per second (default 12)")
+    pull.add_argument("--f-number-to", type=float, help="f-number at the last frame (an aperture ramp)")
+    pull.add_argument("--easing", choices=list(EASINGS), default="ease-in-out", help="how the focus speeds up and slows down")
+    pull.add_argument("--full-resolution", action="store_true",
+                      help="frames at the photo's size (default: the preview's, long edge 1024)")  # fmt: skip
     return parser
 
 
+def is_batch(args: argparse.Namespace) -> bool:
+    """Many photos: several inputs, a folder or glob, or an output that names a folder."""
+    return (
+        len(args.input) > 1
+        or any(os.path.isdir(item) or not os.path.exists(item) and glob.has_magic(item) for item in args.input)
+        or args.output.endswith(("/", os.sep))
+        or os.path.isdir(args.output)
+    )
+
+
+def run_batch(args: argparse.Namespace, settings: LensSettings) -> int:
+    """Refocus every input into the folder ``args.output``; 1 when any photo failed."""
+    one_photo = {"--depth-map": args.depth_map, "--save-depth": args.save_depth, "--focus-to": args.focus_to,
+                 "--focus-plane": args.focus_plane}  # fmt: skip
+    for flag, value in one_photo.items():
+        if value:
+            raise RefocusError(f"{flag} applies to one photo; a batch takes the same settings for every photo.")
+    sources = expand_inputs(args.input)
+    refocuser = Refocuser(args.depth_model, args.device)
+    failed = 0
+    results = refocus_many(refocuser, sources, args.output, args.focus or CENTRE, settings,
+                           max_pixels=args.max_image_pixels)  # fmt: skip
+    for result in tqdm(results, total=len(sources), unit="photo"):
+        if not result.ok:
+            failed += 1
+            tqdm.write(f"refocus: {result.source}: {result.error}", file=sys.stderr)
+    print(f"Wrote {len(sources) - failed} of {len(sources)} photos to {args.output}" + (f"; {failed} failed" if failed else ""))
+    return 1 if failed else 0
+
+
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
     try:
-        settings = LensSettings(
-            f_number=args.f_number,
-            shape=args.shape,
-            highlight_boost=args.highlight_boost,
-            highlight_threshold=args.highlight_threshold,
-            focus_range=args.focus_range,
-        )
-        photo = load_photo(args.input, max_pixels=args.max_image_pixels)
+        if args.preset:  # the preset's settings become the defaults; flags given still win
+            parser.set_defaults(**dataclasses.asdict(load_preset(args.preset)))
+            args = parser.parse_args(argv)
+        settings = LensSettings(**{name: getattr(args, name) for name in setting_names() if hasattr(args, name)})
+        if args.save_preset:
+            save_preset(args.save_preset, settings)
+        if is_batch(args):
+            return run_batch(args, settings)
+        photo = load_photo(args.input[0], max_pixels=args.max_image_pixels)
         depth_map = None
         if args.depth_map:
             depth_map = load_depth_map(args.depth_map, (photo.width, photo.height), args.depth_kind)
         refocuser = Refocuser(args.depth_model, args.device)
         prepared = refocuser.prepare(photo, depth_map)
-        focus = args.focus or (photo.width / 2, photo.height / 2)
-        image = refocuser.render_full(photo, prepared, focus, settings)
-        save_png(args.output, image)
+        disparity = prepared.depth.disparity
         if args.save_depth:
-            save_depth_png16(args.save_depth, prepared.depth.disparity)
+            save_depth_png16(args.save_depth, disparity)
+        focus = (args.focus or CENTRE).point_in(disparity)
+        if args.focus_to:
+            return write_focus_pull(args, refocuser, photo, prepared, focus, settings)
+        if args.output.lower().endswith(ANIMATION_EXTENSIONS):
+            raise RefocusError(f"An animation ({args.output}) needs --focus-to X,Y, where the focus moves to.")
+        if args.focus_plane:
+            plane = fit_focus_plane(disparity, [target.point_in(disparity) for target in args.focus_plane])
+            image = refocuser.render(photo.pixels, disparity, None, settings, focal_px=prepared.focal_px,
+                                     focus_disparity=plane.disparity_map(photo.width, photo.height))  # fmt: skip
+        else:
+            image = refocuser.render_full(photo, prepared, focus, settings)
+        save_png(args.output, image)
     except (RefocusError, OSError) as e:
         print(f"refocus: error: {e}", file=sys.stderr)
         return 2
-    print(f"Wrote {args.output} ({photo.width} x {photo.height}, f/{args.f_number:g}, focus {focus[0]:g},{focus[1]:g})")
+    print(f"Wrote {args.output} ({photo.width} x {photo.height}, f/{settings.f_number:g}, focus {focus[0]:g},{focus[1]:g})")
+    return 0
+
+
+def write_focus_pull(args: argparse.Namespace, refocuser: Refocuser, photo: Photo, prepared: PreparedPhoto,
+                     focus: tuple[float, float], settings: LensSettings) -> int:  # fmt: skip
+    """The ``--focus-to`` branch of ``main``: render and encode the animation, one bar step a frame."""
+    points = (focus, *(target.point_in(prepared.depth.disparity) for target in args.focus_to))
+    pull = FocusPull(points, frames=args.frames, easing=args.easing, f_number_to=args.f_number_to)
+    with tqdm(total=pull.frames, unit="frame") as bar:
+        make_focus_pull(refocuser, photo, prepared, pull, settings, args.output, fps=args.fps,
+                        full_resolution=args.full_resolution, progress=lambda done, total: bar.update(1))  # fmt: skip
+        per_frame = bar.format_dict["elapsed"] / pull.frames
+    print(f"Wrote {args.output} ({pull.frames} frames at {args.fps:g} fps, {per_frame:.2f} s per frame)")
     return 0
 
 

@@ -353,11 +353,12 @@ class Refocuser:
         self,
         image: np.ndarray,
         disparity: np.ndarray,
-        focus_xy: tuple[float, float],
+        focus_xy: tuple[float, float] | None,
         settings: LensSettings,
         *,
         focal_px: float | None = None,
         timings: Timings | None = None,
+        focus_disparity: float | np.ndarray | None = None,
     ) -> np.ndarray:
         """Render ``image`` focused at ``focus_xy``.
 
@@ -368,6 +369,8 @@ class Refocuser:
             settings: the lens controls.
             focal_px: focal length in pixels at this size, if known; else the virtual 50 mm lens.
             timings: the caller's, to record the render's seconds in.
+            focus_disparity: the disparity to render sharp instead of the one at ``focus_xy``
+                (a focus pull between points, a focal plane); ``focus_xy`` is then ignored.
 
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
@@ -380,7 +383,9 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        focus = focus_disparity_at(disparity, *focus_point(focus_xy))
+        focus = focus_disparity
+        if focus is None:
+            focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)
         focus_range = 0.0
         if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
