@@ -66,3 +66,14 @@ def client(server):
     from gradio_client import Client
 
     return Client(server[1], verbose=False)
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Debian's chromium driven by Playwright, shared by the browser tests (skips when absent)."""
+    from browser import CHROMIUM, chromium
+
+    if not Path(CHROMIUM).exists():
+        pytest.skip("Debian's chromium is not installed (apt-get install chromium)")
+    with chromium() as instance:
+        yield instance

@@ -1,0 +1,149 @@
+"""Issue 13 in a real browser: every click counts, Enter applies, nothing per-photo goes stale.
+
+Written against today's element ids and labels. The tests marked xfail show problems that are
+not fixed yet (strict: a fix makes them pass, and then the mark must go).
+"""
+
+from pathlib import Path
+
+import cv2
+import numpy as np
+import pytest
+
+from browser import (
+    block,
+    click_image,
+    fetch_image,
+    image_point,
+    image_src,
+    launch_app,
+    open_app,
+    save_disparity,
+    save_photo,
+    set_number,
+    sharpness_at,
+    upload_depth_map,
+    upload_photo,
+    wait_for_new_src,
+    wait_until_settled,
+)
+from conftest import textured_scene
+
+APERTURE = "Aperture (f-number): smaller = more blur"
+FULL_FILE = "Refocused photo (full-resolution PNG)"
+DEPTH_VIEW = "Depth (bright = near)"
+# Two points of the 12 MP scene at different depths: the top and the bottom of a receding floor.
+UPPER, LOWER = (0.75, 0.3), (0.75, 0.75)
+
+
+def big_scene(folder: Path) -> tuple[Path, Path]:
+    """A 4000 x 3000 textured photo (JPEG) and its depth map: a near card left, a floor right.
+
+    The floor's disparity ramps from far (top) to near (bottom), so the preview has many
+    depth layers to render, as a real photo does.
+    """
+    w, h = 4000, 3000
+    rng = np.random.default_rng(0)
+    texture = (rng.random((h // 4, w // 4, 3)) * 255).astype(np.uint8)
+    photo = cv2.resize(texture, (w, h), interpolation=cv2.INTER_NEAREST)
+    disparity = np.repeat(np.linspace(0.1, 0.6, h // 10, dtype=np.float32)[:, None], w // 10, axis=1)
+    disparity[:, : w // 20] = 1.0
+    return save_photo(folder / "big.jpg", photo), save_disparity(folder / "big-depth.png", disparity)
+
+
+@pytest.fixture(scope="module")
+def big_app(browser, tiny_model_dir, tmp_path_factory):
+    """The app with room for 12 MP photos, opened at f/1.4 on the 12 MP scene: the page."""
+    import app as app_module
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu", max_image_pixels=13_000_000)
+    photo, depth = big_scene(tmp_path_factory.mktemp("big"))
+    with launch_app(refocus_app) as url, open_app(browser, url) as page:
+        set_number(page, APERTURE, 1.4, key="Tab")  # Tab: today only leaving the box applies it
+        upload_depth_map(page, depth)
+        upload_photo(page, photo)
+        wait_until_settled(page, quiet_s=1.0)
+        yield page
+
+
+def depth_view(page) -> np.ndarray:
+    """The picture the Depth tab shows."""
+    return fetch_image(page, block(page, DEPTH_VIEW).locator("img").first.get_attribute("src"))
+
+
+def focused_on(page, first, second) -> bool:
+    """Whether the settled preview is sharper at ``second`` than at ``first``."""
+    preview = fetch_image(page, wait_until_settled(page, quiet_s=1.5))
+    return sharpness_at(preview, *second) > sharpness_at(preview, *first)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.1: a click during a render is dropped (trigger_mode 'once')")
+def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_app):
+    page = big_app
+    for first, second in [(UPPER, LOWER), (LOWER, UPPER)]:  # both ways: no side wins by luck
+        click_image(page, "#photo", *second)
+        assert focused_on(page, first, second)  # a known start
+        click_image(page, "#photo", *first)
+        page.wait_for_timeout(100)
+        click_image(page, "#photo", *second)
+        assert focused_on(page, first, second), f"the second click at {second} was lost"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.1: the marker moves only when the render returns")
+def test_the_marker_moves_at_once_before_the_render_returns(big_app):
+    page = big_app
+    point = image_point(page, "#photo", 0.4, 0.5)
+    clip = {"x": point[0] - 30, "y": point[1] - 30, "width": 60, "height": 60}  # the spot, no toolbar
+    page.mouse.move(*point)  # hovering may show the image's buttons: not what is tested
+    page.wait_for_timeout(300)
+    before = page.screenshot(clip=clip)
+    page.mouse.click(*point)
+    page.wait_for_timeout(50)  # far less than a 12 MP f/1.4 preview takes to come back
+    assert page.screenshot(clip=clip) != before, "nothing on the photo showed where it was clicked"
+    wait_until_settled(page, quiet_s=1.0)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.6: Enter in the f-number box does nothing until it loses focus")
+def test_enter_applies_a_typed_f_number(browser, server, tmp_path):
+    image, _ = textured_scene(320, 240)
+    with open_app(browser, server[1]) as page:
+        first = upload_photo(page, save_photo(tmp_path / "photo.png", image))
+        set_number(page, APERTURE, 8.0)  # Enter, and the box keeps the keyboard focus
+        wait_for_new_src(page, "#result", first, timeout_ms=10_000)
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.2: a new photo of the same size silently keeps the previous depth map")
+def test_a_new_photo_shows_its_own_depth_not_the_previous_photos_map(browser, server, tmp_path):
+    image, disparity = textured_scene(320, 240)
+    with open_app(browser, server[1]) as page:
+        upload_depth_map(page, save_disparity(tmp_path / "first-depth.png", disparity))
+        upload_photo(page, save_photo(tmp_path / "first.png", image))
+        page.get_by_role("tab", name="Depth").click()
+        old_view = depth_view(page)
+
+        second, _ = textured_scene(320, 240, seed=1)  # same size, another photo
+        upload_photo(page, save_photo(tmp_path / "second.png", second))
+        wait_until_settled(page, quiet_s=1.0)
+        assert "first-depth" not in page.locator("#depth-upload").inner_text(), "the old map is still in use"
+        new_view = depth_view(page)
+        assert not np.array_equal(new_view, old_view), "the Depth tab still shows the first photo's map"
+
+
+@pytest.mark.xfail(strict=True, reason="issue 13.3: the full-resolution download goes stale after a change")
+def test_the_full_resolution_download_never_offers_a_stale_render(browser, server, tmp_path):
+    image, _ = textured_scene(320, 240)
+    with open_app(browser, server[1]) as page:
+        upload_photo(page, save_photo(tmp_path / "photo.png", image))
+        page.get_by_role("button", name="Render full resolution").click()
+        offered = block(page, FULL_FILE).locator("a[download], a[href*='refocused']").first
+        offered.wait_for(timeout=60_000)
+        old_link = offered.get_attribute("href")
+
+        before = image_src(page, "#result")
+        set_number(page, APERTURE, 8.0, key="Tab")
+        wait_for_new_src(page, "#result", before)
+        wait_until_settled(page, quiet_s=1.0)
+        links = block(page, FULL_FILE).locator("a[href]")
+        stale = [links.nth(i).get_attribute("href") for i in range(links.count())]
+        outdated = block(page, FULL_FILE).get_by_text("outdated").count() > 0
+        assert old_link not in stale or outdated, "the download still offers the render made at f/2.8"
