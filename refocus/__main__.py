@@ -9,8 +9,16 @@ import argparse
 import sys
 
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_PIXELS, load_depth_map, load_photo, save_depth_png16, save_png
-from refocus.refocuser import SHAPES, LensSettings, Refocuser
+from refocus.io import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_MAX_PIXELS,
+    READABLE_FORMATS,
+    load_depth_map,
+    load_photo,
+    save_depth_png16,
+    save_image,
+)
+from refocus.refocuser import DEPTH_SOURCES, SHAPES, LensSettings, Refocuser
 
 
 def parse_focus(text: str) -> tuple[float, float]:
@@ -27,8 +35,12 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m refocus",
         description="Render a photo with a shallow depth of field, focused where you say.",
     )
-    parser.add_argument("input", help="the photo (JPEG, PNG, WebP, TIFF, ...)")
-    parser.add_argument("-o", "--output", required=True, help="where to write the refocused PNG")
+    parser.add_argument("input", help=f"the photo ({READABLE_FORMATS})")
+    parser.add_argument("-o", "--output", required=True,
+                        help="where to write the refocused photo: .png, or .jpg/.jpeg (with the input's "
+                             "colour profile and EXIF, orientation reset, GPS dropped unless --keep-gps)")
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="JPEG quality, 1-100")
+    parser.add_argument("--keep-gps", action="store_true", help="keep the photo's GPS position in the output")
     parser.add_argument("--focus", type=parse_focus, help="X,Y pixel to focus on (default: the centre)")
     parser.add_argument("--f-number", type=float, default=2.8, help="aperture, e.g. 1.4 (blurry) to 22 (sharp)")
     parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
@@ -40,6 +52,9 @@ def build_parser() -> argparse.ArgumentParser:
     depth.add_argument("--depth-map", help="use this depth map (PNG, TIFF or .npy) instead of a network")
     parser.add_argument("--depth-kind", choices=["disparity", "depth"], default="disparity",
                         help="what --depth-map holds: disparity (bright = near) or depth (bright = far)")
+    parser.add_argument("--depth-source", choices=list(DEPTH_SOURCES), default="auto",
+                        help="auto: --depth-map, else the depth the photo carries (iPhone HEIC, Google "
+                             "GDepth / Dynamic Depth JPEG), else the model; embedded or model force one")
     parser.add_argument("--save-depth", help="also write the depth as a 16-bit PNG here")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS)
@@ -61,10 +76,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.depth_map:
             depth_map = load_depth_map(args.depth_map, (photo.width, photo.height), args.depth_kind)
         refocuser = Refocuser(args.depth_model, args.device)
-        prepared = refocuser.prepare(photo, depth_map)
+        prepared = refocuser.prepare(photo, depth_map, args.depth_source)
+        print(f"Depth: {prepared.depth_source}")
         focus = args.focus or (photo.width / 2, photo.height / 2)
         image = refocuser.render_full(photo, prepared, focus, settings)
-        save_png(args.output, image)
+        save_image(args.output, image, photo=photo, quality=args.jpeg_quality, keep_gps=args.keep_gps)
         if args.save_depth:
             save_depth_png16(args.save_depth, prepared.depth.disparity)
     except (RefocusError, OSError) as e:

@@ -8,6 +8,7 @@ user understands.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -18,9 +19,17 @@ from typing import Literal, Union
 
 import cv2
 import numpy as np
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from refocus.depth.embedded import EmbeddedDepth, read_heif_depth, simulated_f_number
+from refocus.depth.google import read_google_depth
 from refocus.errors import RefocusError
+
+# HEIC/HEIF (iPhone, Samsung) through pillow-heif; Pillow (>= 11.3) reads AVIF itself. Opening
+# only parses the header, so the pixel-count check below still runs before any decoding.
+pillow_heif.register_heif_opener(thumbnails=False)
+READABLE_FORMATS = "JPEG, PNG, WebP, TIFF, HEIC or AVIF"
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: above every common camera, below a memory hazard
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
@@ -38,11 +47,23 @@ class Photo:
 
     Attributes:
         pixels: float32 (H, W, 3) sRGB-encoded in [0, 1], upright (EXIF orientation applied).
+            The values are the file's own: a Display P3 photo keeps its P3 values (same
+            transfer curve as sRGB), and ``icc_profile`` says how to show them.
         focal_mm_35: the camera's 35 mm-equivalent focal length from EXIF, or None.
+        embedded_depth: the depth map the file carries (iPhone HEIF, Google GDepth or Dynamic
+            Depth), or None.
+        icc_profile: the file's RGB ICC profile (bytes), kept for the output, or None (sRGB).
+        exif: the file's EXIF block (bytes), kept for the output, or None.
+        simulated_f_number: the f-number the phone's portrait mode simulated (Apple
+            ``depthBlurEffect:SimulatedAperture``), a good starting aperture; or None.
     """
 
     pixels: np.ndarray
     focal_mm_35: float | None = None
+    embedded_depth: EmbeddedDepth | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    simulated_f_number: float | None = None
 
     @property
     def width(self) -> int:
@@ -80,15 +101,27 @@ def load_photo(
             # Pillow's own bomb guard warns between 1x and 2x its limit; make that an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                return _decode_pil(im, max_pixels)
+                photo = _decode_pil(im, max_pixels)
+                depth = _read_embedded_depth(data, im)
     except RefocusError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         if isinstance(e, UnidentifiedImageError):
-            raise RefocusError("This file is not an image refocus can read (try JPEG, PNG, WebP or TIFF).") from e
+            raise RefocusError(f"This file is not an image refocus can read (try {READABLE_FORMATS}).") from e
         raise RefocusError(f"This image is too large (over {max_pixels:,} pixels).") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise RefocusError(f"This image file is damaged or truncated and cannot be decoded ({e}).") from e
+    return dataclasses.replace(photo, embedded_depth=depth)
+
+
+def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
+    """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None."""
+    if im.format == "HEIF":
+        heif = pillow_heif.open_heif(io.BytesIO(data))  # header only; the depth decodes on demand
+        return read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
+    if im.format == "JPEG":
+        return read_google_depth(data)
+    return None
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -127,6 +160,9 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
     _check_size(*im.size, max_pixels)  # before decoding any pixel data
     im.seek(0)  # animated GIF/WebP/APNG: the first frame
     focal = _exif_focal_mm_35(im)
+    icc = _rgb_icc_profile(im)
+    exif = im.info.get("exif") or None
+    aperture = simulated_f_number(im.info.get("xmp") or im.info.get("XML:com.adobe.xmp"))
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         pixels = np.asarray(im, dtype=np.uint16).astype(np.float32) / 65535.0
@@ -140,7 +176,13 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
         # CMYK, YCbCr, palette, 1-bit, grayscale and 48-bit RGB (which Pillow reads as 8-bit) all
         # come out as 8-bit sRGB here.
         pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Photo(_as_rgb(pixels), focal)
+    return Photo(_as_rgb(pixels), focal, None, icc, exif, aperture)
+
+
+def _rgb_icc_profile(im: Image.Image) -> bytes | None:
+    """The file's ICC profile when it describes RGB data (a CMYK or grey one cannot be kept)."""
+    icc = im.info.get("icc_profile")
+    return icc if isinstance(icc, bytes) and len(icc) >= 20 and icc[16:20] == b"RGB " else None
 
 
 def _exif_focal_mm_35(im: Image.Image) -> float | None:
@@ -309,10 +351,68 @@ def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write float32 (H, W, 3) sRGB in [0, 1] as an 8-bit PNG. Returns the path."""
+    return save_image(path, image, format="PNG")
+
+
+DEFAULT_JPEG_QUALITY = 92  # visually lossless for photos, a third of the PNG's size
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+_EXIF_ORIENTATION, _EXIF_GPS_IFD, _EXIF_IFD = 0x0112, 0x8825, 0x8769
+
+
+def save_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    photo: Photo | None = None,
+    format: str | None = None,
+    quality: int = DEFAULT_JPEG_QUALITY,
+    keep_gps: bool = False,
+) -> Path:
+    """Write a rendered photo as an 8-bit PNG or JPEG, with the source photo's colour and metadata.
+
+    Colour: the pixels stay in the input's colour space and the input's RGB ICC profile is
+    embedded (a Display P3 iPhone photo stays P3 and is tagged P3); without one, sRGB (untagged).
+    Metadata: the input's EXIF is kept (camera, lens, date) with the orientation reset to 1, since
+    the pixels are already upright, and without GPS position unless ``keep_gps``.
+
+    Args:
+        path: output file; its suffix (.png, .jpg, .jpeg) picks the format unless ``format``
+            ("PNG" or "JPEG") is given.
+        image: float32 (H, W, 3) in [0, 1], in the photo's colour encoding.
+        photo: the ``Photo`` the image was rendered from (for ICC profile and EXIF), or None.
+        quality: JPEG quality, 1 to 100.
+        keep_gps: keep the EXIF GPS block (where the photo was taken).
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
+    format = format or _FORMATS.get(path.suffix.lower())
+    if format not in ("PNG", "JPEG"):
+        raise RefocusError(f"Cannot write {path.name}: use a .png, .jpg or .jpeg file name.")
+    if not 1 <= quality <= 100:
+        raise RefocusError(f"The JPEG quality must be from 1 to 100, got {quality}.")
     pixels = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
-    Image.fromarray(pixels).save(path, format="PNG")
+    options: dict = {"quality": int(quality)} if format == "JPEG" else {}
+    if photo is not None and photo.icc_profile:
+        options["icc_profile"] = photo.icc_profile
+    if photo is not None and photo.exif:
+        options["exif"] = _output_exif(photo.exif, keep_gps)
+    Image.fromarray(pixels).save(path, format=format, **options)
     return path
+
+
+def _output_exif(exif_bytes: bytes, keep_gps: bool) -> bytes:
+    """The input's EXIF for an output file: orientation 1, no thumbnail, GPS only on request."""
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    exif.get_ifd(_EXIF_IFD)  # loaded IFDs are written back by ``tobytes``
+    exif[_EXIF_ORIENTATION] = 1
+    if keep_gps:
+        exif.get_ifd(_EXIF_GPS_IFD)
+    else:
+        exif.pop(_EXIF_GPS_IFD, None)
+    return exif.tobytes()
 
 
 def disparity_to_uint16(disparity: np.ndarray) -> np.ndarray:
