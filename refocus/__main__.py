@@ -13,12 +13,12 @@ from refocus.io import (
     DEFAULT_JPEG_QUALITY,
     DEFAULT_MAX_PIXELS,
     READABLE_FORMATS,
-    load_depth_map,
     load_photo,
     save_depth_png16,
     save_image,
 )
 from refocus.refocuser import DEPTH_SOURCES, SHAPES, LensSettings, Refocuser
+from refocus.user_depth import USER_DEPTH_KINDS, read_user_depth
 
 
 def parse_focus(text: str) -> tuple[float, float]:
@@ -50,8 +50,11 @@ def build_parser() -> argparse.ArgumentParser:
     depth = parser.add_mutually_exclusive_group()
     depth.add_argument("--depth-model", help="alias, Hugging Face hub id or local directory")
     depth.add_argument("--depth-map", help="use this depth map (PNG, TIFF or .npy) instead of a network")
-    parser.add_argument("--depth-kind", choices=["disparity", "depth"], default="disparity",
-                        help="what --depth-map holds: disparity (bright = near) or depth (bright = far)")
+    parser.add_argument("--depth-kind", choices=list(USER_DEPTH_KINDS), default="auto",
+                        help="what --depth-map holds: disparity (relative, bright = near), depth (relative, "
+                             "bright = far), metric (depth in --depth-unit); auto: a 16-bit PNG is metric "
+                             "millimetres, anything else relative disparity")
+    parser.add_argument("--depth-unit", help="for metric maps: m, cm, mm (default) or metres per value, e.g. 1/256")
     parser.add_argument("--depth-source", choices=list(DEPTH_SOURCES), default="auto",
                         help="auto: --depth-map, else the depth the photo carries (iPhone HEIC, Google "
                              "GDepth / Dynamic Depth JPEG), else the model; embedded or model force one")
@@ -72,12 +75,13 @@ def main(argv: list[str] | None = None) -> int:
             focus_range=args.focus_range,
         )
         photo = load_photo(args.input, max_pixels=args.max_image_pixels)
-        depth_map = None
+        depth_map, interpretation = None, ""
         if args.depth_map:
-            depth_map = load_depth_map(args.depth_map, (photo.width, photo.height), args.depth_kind)
+            user = read_user_depth(args.depth_map, photo.pixels, args.depth_kind, args.depth_unit)
+            depth_map, interpretation = user.disparity, f" ({user.interpretation})"
         refocuser = Refocuser(args.depth_model, args.device)
         prepared = refocuser.prepare(photo, depth_map, args.depth_source)
-        print(f"Depth: {prepared.depth_source}")
+        print(f"Depth: {prepared.depth_source}{interpretation}")
         focus = args.focus or (photo.width / 2, photo.height / 2)
         image = refocuser.render_full(photo, prepared, focus, settings)
         save_image(args.output, image, photo=photo, quality=args.jpeg_quality, keep_gps=args.keep_gps)

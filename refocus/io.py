@@ -20,7 +20,7 @@ from typing import Literal, Union
 import cv2
 import numpy as np
 import pillow_heif
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
 from refocus.depth.embedded import EmbeddedDepth, read_heif_depth, simulated_f_number
 from refocus.depth.google import read_google_depth
@@ -37,6 +37,8 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
 # are already blurred by the renderer's cap (the image size), so larger values are clipped.
 MAX_RELATIVE_DISPARITY = 1000.0
 
+# The PNG text chunk ``save_depth_png16`` writes: its 16-bit values are relative disparity.
+DEPTH_PNG_MARKER = ("refocus", "relative disparity")
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 DepthKind = Literal["disparity", "depth"]
 
@@ -260,7 +262,7 @@ def load_depth_map(
     """
     if kind not in ("disparity", "depth"):
         raise RefocusError(f"The depth map kind must be 'disparity' or 'depth', got {kind!r}.")
-    values = _read_depth_values(source, max_bytes, max_pixels)
+    values = read_depth_values(source, max_bytes, max_pixels).astype(np.float64)
     width, height = size
     invalid = ~np.isfinite(values) | (values < 0)
     if kind == "depth":
@@ -269,6 +271,20 @@ def load_depth_map(
         raise RefocusError("The depth map has no valid values (all are NaN, infinite, negative or zero).")
     if invalid.any():
         values = _fill_from_nearest_valid(values, invalid)
+    disparity = relative_disparity_of(values, kind)
+    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
+
+
+def relative_disparity_of(values: np.ndarray, kind: DepthKind) -> np.ndarray:
+    """A finite, non-negative map without units -> float32 relative disparity (99th percentile 1).
+
+    Args:
+        values: float64 (h, w), finite, >= 0 (> 0 for ``"depth"``).
+        kind: ``"disparity"`` (larger = nearer) or ``"depth"`` (larger = farther).
+
+    Returns:
+        float32 (h, w) in [0, ``MAX_RELATIVE_DISPARITY``], larger = nearer.
+    """
     # Scale in float64 before anything else: a map of 1e300s or of denormals is legal input but
     # overflows float32 (or 1 / value) and would reach the renderer as infinities.
     values = values / values.max() if values.max() > 0 else values
@@ -277,11 +293,14 @@ def load_depth_map(
     scale = np.percentile(disparity, 99)
     if not (np.isfinite(scale) and scale > 0):
         scale = disparity.max() if 0 < disparity.max() < np.inf else 1.0
-    disparity = np.clip(disparity / scale, 0.0, MAX_RELATIVE_DISPARITY).astype(np.float32)
-    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
+    return np.clip(disparity / scale, 0.0, MAX_RELATIVE_DISPARITY).astype(np.float32)
 
 
-def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int, max_pixels: int) -> np.ndarray:
+def read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A user's depth map file (PNG, TIFF, .npy) or array as a 2-D real array, dtype as stored.
+
+    Raises ``RefocusError`` for unreadable, oversized (checked from the header) or non-2-D maps.
+    """
     if isinstance(source, np.ndarray):
         values = source
     else:
@@ -308,7 +327,7 @@ def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes
         raise RefocusError(f"A depth map must be a single-channel 2-D image, got shape {values.shape}.")
     if not (np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)):
         raise RefocusError(f"A depth map must hold real numbers, got dtype {values.dtype}.")
-    return values.astype(np.float64)
+    return values
 
 
 def _check_depth_file_size(data: bytes, max_pixels: int) -> None:
@@ -336,15 +355,21 @@ def _fill_from_nearest_valid(values: np.ndarray, invalid: np.ndarray) -> np.ndar
     return values[rows, cols]
 
 
-def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = disparity.shape
-    if (w, h) == (width, height):
-        return disparity
+def check_depth_aspect(map_size: tuple[int, int], photo_size: tuple[int, int]) -> None:
+    """Refuse a depth map (w, h) whose aspect ratio differs from the photo's (width, height) by > 1 %."""
+    (w, h), (width, height) = map_size, photo_size
     if abs(w / h - width / height) > 0.01 * (width / height):
         raise RefocusError(
             f"The depth map is {w} x {h} pixels but the photo is {width} x {height}; "
             "their shapes differ, so the map cannot belong to this photo."
         )
+
+
+def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = disparity.shape
+    if (w, h) == (width, height):
+        return disparity
+    check_depth_aspect((w, h), (width, height))
     interpolation = cv2.INTER_AREA if w > width else cv2.INTER_LINEAR
     return cv2.resize(disparity, (width, height), interpolation=interpolation)
 
@@ -428,7 +453,9 @@ def save_depth_png16(path: str | os.PathLike, disparity: np.ndarray) -> Path:
     ``load_depth_map(path, size, "disparity")`` reads it back.
     """
     path = Path(path)
-    Image.fromarray(disparity_to_uint16(disparity)).save(path, format="PNG")
+    marker = PngImagePlugin.PngInfo()
+    marker.add_text(DEPTH_PNG_MARKER[0], DEPTH_PNG_MARKER[1])  # so kind "auto" reads it back as disparity
+    Image.fromarray(disparity_to_uint16(disparity)).save(path, format="PNG", pnginfo=marker)
     return path
 
 
