@@ -37,6 +37,17 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
 # are already blurred by the renderer's cap (the image size), so larger values are clipped.
 MAX_RELATIVE_DISPARITY = 1000.0
 
+_EXIF_ORIENTATION, _EXIF_GPS_IFD, _EXIF_IFD = 0x0112, 0x8825, 0x8769
+# EXIF orientation -> the transpose that makes the pixels upright (as ``ImageOps.exif_transpose``).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
 # The PNG text chunk ``save_depth_png16`` writes: its 16-bit values are relative disparity.
 DEPTH_PNG_MARKER = ("refocus", "relative disparity")
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
@@ -118,12 +129,27 @@ def load_photo(
 
 def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
     """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None."""
+    depth = None
     if im.format == "HEIF":
         heif = pillow_heif.open_heif(io.BytesIO(data))  # header only; the depth decodes on demand
-        return read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
-    if im.format == "JPEG":
-        return read_google_depth(data)
-    return None
+        depth = read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
+    elif im.format == "JPEG":
+        depth = read_google_depth(data)
+        # The map is stored like the JPEG's pixels, before the EXIF rotation that load_photo applies.
+        method = _EXIF_TRANSPOSE.get(im.getexif().get(_EXIF_ORIENTATION))
+        if depth is not None and method is not None:
+            rotated = np.asarray(Image.fromarray(depth.disparity, mode="F").transpose(method), np.float32)
+            depth = dataclasses.replace(depth, disparity=rotated)
+    if depth is not None:
+        width, height = im.size
+        if im.format == "JPEG" and im.getexif().get(_EXIF_ORIENTATION) in (5, 6, 7, 8):
+            width, height = height, width
+        try:
+            check_depth_aspect(depth.size, (width, height))
+        except RefocusError as error:  # e.g. a map stored unrotated: better no depth than a wrong one
+            warnings.warn(f"The file's depth map is not used: {error}", RuntimeWarning, stacklevel=3)
+            return None
+    return depth
 
 
 def load_image(source: ImageSource, *, max_pixels: int = DEFAULT_MAX_PIXELS) -> np.ndarray:
@@ -381,7 +407,6 @@ def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
 
 DEFAULT_JPEG_QUALITY = 92  # visually lossless for photos, a third of the PNG's size
 _FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
-_EXIF_ORIENTATION, _EXIF_GPS_IFD, _EXIF_IFD = 0x0112, 0x8825, 0x8769
 
 
 def save_image(

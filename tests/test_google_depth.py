@@ -47,10 +47,12 @@ def encode_range(depth, near, far, form, bits=8):
     return buffer.getvalue()
 
 
-def jpeg_with_app1(photo, segments):
-    """A baseline JPEG of ``photo`` with APP1 ``segments`` inserted right after SOI."""
+def jpeg_with_app1(photo, segments, orientation=1):
+    """A baseline JPEG of ``photo`` (EXIF ``orientation``) with APP1 ``segments`` inserted right after SOI."""
     buffer = io.BytesIO()
-    Image.fromarray(photo).save(buffer, format="JPEG", quality=95)
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    Image.fromarray(photo).save(buffer, format="JPEG", quality=95, exif=exif)
     data = buffer.getvalue()
     app1 = b"".join(b"\xff\xe1" + struct.pack(">H", len(s) + 2) + s for s in segments)
     return data[:2] + app1 + data[2:]
@@ -63,7 +65,7 @@ def xmp_packet(description_attributes, body=""):
     ).encode()
 
 
-def write_gdepth(photo, depth, near, far, form="RangeInverse", units="m", shuffle=True):
+def write_gdepth(photo, depth, near, far, form="RangeInverse", units="m", shuffle=True, orientation=1):
     """A GDepth JPEG: Format/Near/Far/Units/Mime in the main XMP, the PNG in Extended XMP chunks."""
     png = encode_range(depth, near, far, form)
     extended = xmp_packet(
@@ -83,7 +85,7 @@ def write_gdepth(photo, depth, near, far, form="RangeInverse", units="m", shuffl
     if shuffle:
         chunks.reverse()  # readers must order by offset, not by position in the file
     decoy = EXTENDED_HEADER + b"0" * 32 + struct.pack(">II", 10, 0) + b"not ours!!"
-    return jpeg_with_app1(photo, [XMP_HEADER + main, decoy, *chunks])
+    return jpeg_with_app1(photo, [XMP_HEADER + main, decoy, *chunks], orientation)
 
 
 def write_dynamic_depth(photo, depth, near, far, form="RangeLinear", units="Meters"):
@@ -125,6 +127,14 @@ def test_gdepth_round_trips_through_extended_xmp(form):
     # 8-bit samples: depth within one quantisation step of the written depth
     step = 4.6 / 255 if form == "RangeLinear" else 4.0**2 * (1 / 0.4 - 1 / 5.0) / 255
     np.testing.assert_allclose(1.0 / read.disparity, depth, atol=step)
+
+
+def test_the_depth_map_turns_with_the_exif_orientation():
+    photo, depth = scene()  # near card on the left of the stored pixels
+    loaded = load_photo(write_gdepth(photo, depth, 0.3, 6.0, orientation=6))  # shown turned 90 degrees clockwise
+    assert loaded.pixels.shape == (160, 120, 3) and loaded.embedded_depth.disparity.shape == (160, 120)
+    assert loaded.embedded_depth.disparity[10, 60] == pytest.approx(2.0, rel=0.01)  # the card is now on top
+    assert loaded.embedded_depth.disparity[150, 60] == pytest.approx(1 / 4.0, rel=0.05)  # the wall at 4 m below it
 
 
 def test_gdepth_in_millimetres_and_without_units():

@@ -119,3 +119,39 @@ def test_the_iphone_display_p3_profile_survives_to_the_output(tmp_path):
     with Image.open(tmp_path / "out.jpg") as out:
         assert out.info["icc_profile"] == photo.icc_profile
         assert out.getexif()[0x0110] == "iPhone 13 Pro"
+
+
+class StubDepthImage:
+    """What pillow-heif hands over for a HEIF depth item: ``info["metadata"]`` and ``to_pillow()``."""
+
+    def __init__(self, samples, metadata):
+        self.samples, self.info = samples, {"metadata": metadata}
+
+    def to_pillow(self):
+        return Image.fromarray(self.samples)
+
+
+@pytest.mark.parametrize(
+    "metadata, expected_depth_m",
+    [
+        ({"representation_type": 1, "d_min": 0.25, "d_max": 2.0}, (4.0, 0.5)),  # uniform disparity
+        ({"representation_type": 0, "z_near": 0.5, "z_far": 4.0}, (4.0, 0.5)),  # uniform inverse Z
+        ({"representation_type": 2, "z_near": 0.5, "z_far": 4.0}, (0.5, 4.0)),  # uniform Z
+    ],
+)
+def test_heif_depth_representations_convert_to_metric_disparity(metadata, expected_depth_m):
+    from refocus.depth.embedded import read_heif_depth
+
+    samples = np.zeros((6, 8), np.uint8)
+    samples[:, 4:] = 255
+    matte = np.full((3, 4), 128, np.uint8)
+    info = {
+        "depth_images": [StubDepthImage(samples, metadata)],
+        "aux": {"urn:com:apple:photo:2018:aux:portraiteffectsmatte": [7],
+                "urn:com:apple:photo:2019:aux:semantichairmatte": [8],
+                "urn:com:apple:photo:2020:aux:hdrgainmap": [9]},
+    }  # fmt: skip
+    depth = read_heif_depth(info, lambda aux_id: Image.fromarray(matte))
+    assert depth.metric and depth.source == "iPhone depth (8 x 6, metric)"
+    np.testing.assert_allclose(1 / depth.disparity[0, [0, -1]], expected_depth_m, rtol=1e-5)
+    assert sorted(depth.mattes) == ["hair", "portrait"] and depth.mattes["hair"].max() == pytest.approx(128 / 255)
