@@ -6,6 +6,7 @@ The same library calls as the app; a bad input prints one sentence and exits wit
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 
 from refocus.errors import RefocusError
@@ -19,6 +20,8 @@ from refocus.io import (
 )
 from refocus.refocuser import DEPTH_SOURCES, SHAPES, LensSettings, Refocuser
 from refocus.user_depth import USER_DEPTH_KINDS, read_user_depth
+
+DEFAULT_F_NUMBER = 2.8  # without --f-number and without an aperture recorded by the phone
 
 
 def parse_focus(text: str) -> tuple[float, float]:
@@ -42,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="JPEG quality, 1-100")
     parser.add_argument("--keep-gps", action="store_true", help="keep the photo's GPS position in the output")
     parser.add_argument("--focus", type=parse_focus, help="X,Y pixel to focus on (default: the centre)")
-    parser.add_argument("--f-number", type=float, default=2.8, help="aperture, e.g. 1.4 (blurry) to 22 (sharp)")
+    parser.add_argument("--f-number", type=float,
+                        help="aperture, e.g. 1.4 (blurry) to 22 (sharp); default: the f-number the phone's "
+                             f"portrait mode recorded (iPhone), else {DEFAULT_F_NUMBER:g}")
     parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
     parser.add_argument("--focus-range", type=float, default=0.0, help="share of the depth range kept sharp, 0-1")
     parser.add_argument("--highlight-boost", type=float, default=0.0, help="extra glow of blurred highlights, 0-4")
@@ -68,13 +73,16 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         settings = LensSettings(
-            f_number=args.f_number,
+            f_number=DEFAULT_F_NUMBER if args.f_number is None else args.f_number,
             shape=args.shape,
             highlight_boost=args.highlight_boost,
             highlight_threshold=args.highlight_threshold,
             focus_range=args.focus_range,
         )
         photo = load_photo(args.input, max_pixels=args.max_image_pixels)
+        if args.f_number is None and photo.simulated_f_number is not None:
+            # the aperture the phone's portrait mode rendered with, as the photographer saw it
+            settings = dataclasses.replace(settings, f_number=photo.simulated_f_number)
         depth_map, interpretation = None, ""
         if args.depth_map:
             user = read_user_depth(args.depth_map, photo.pixels, args.depth_kind, args.depth_unit)
@@ -90,7 +98,7 @@ def main(argv: list[str] | None = None) -> int:
     except (RefocusError, OSError) as e:
         print(f"refocus: error: {e}", file=sys.stderr)
         return 2
-    print(f"Wrote {args.output} ({photo.width} x {photo.height}, f/{args.f_number:g}, focus {focus[0]:g},{focus[1]:g})")
+    print(f"Wrote {args.output} ({photo.width} x {photo.height}, f/{settings.f_number:g}, focus {focus[0]:g},{focus[1]:g})")
     return 0
 
 

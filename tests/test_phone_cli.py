@@ -76,3 +76,17 @@ def test_apple_simulated_aperture_is_read_from_xmp():
     buffer = io.BytesIO()
     Image.new("RGB", (8, 8)).save(buffer, format="JPEG", xmp=xmp)
     assert load_photo(buffer.getvalue()).simulated_f_number == 4.5
+
+
+def test_the_cli_starts_at_the_aperture_the_phone_recorded(tmp_path):
+    xmp = (b'<x:xmpmeta xmlns:x="adobe:ns:meta/"><rdf:RDF xmlns:rdf="http://www.w3.org/1999/02/22-rdf-syntax-ns#">'
+           b'<rdf:Description xmlns:depthBlurEffect="http://ns.apple.com/depthBlurEffect/1.0/" '
+           b'depthBlurEffect:SimulatedAperture="4.5"/></rdf:RDF></x:xmpmeta>')
+    Image.new("RGB", (32, 24), (90, 120, 150)).save(tmp_path / "p.jpg", xmp=xmp)
+    np.save(tmp_path / "d.npy", np.ones((24, 32), np.float32))
+    command = [sys.executable, "-m", "refocus", str(tmp_path / "p.jpg"), "-o", str(tmp_path / "o.png"),
+               "--depth-map", str(tmp_path / "d.npy")]  # fmt: skip
+    recorded = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert recorded.returncode == 0 and "f/4.5," in recorded.stdout, recorded.stderr
+    chosen = subprocess.run([*command, "--f-number", "2"], cwd=REPO, capture_output=True, text=True, timeout=300)
+    assert "f/2," in chosen.stdout
