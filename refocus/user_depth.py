@@ -17,7 +17,7 @@ A map holds one of three things, and the blur is only right when refocus knows w
 Pixels without a measurement (0 in depth maps, as NYU and KITTI mark them; NaN, infinities,
 negatives) are filled from their own surface: a weighted median of the valid values nearby,
 weighted by colour similarity in the photo (``cv2.ximgproc.weightedMedianFilter`` with a
-mask), grown outwards with a doubling radius until every hole is reached. Copying the nearest
+mask), grown outwards with a radius x4 per pass until every hole is reached. Copying the nearest
 valid pixel instead draws straight streaks through large holes (KITTI's sky has no LiDAR at all)
 and lets a thin pole's depth run up into the sky above it.
 """
@@ -175,8 +175,8 @@ def fill_invalid(values: np.ndarray, invalid: np.ndarray, guide: np.ndarray) -> 
 
     Each pass replaces the holes within ``radius`` of known pixels by the colour-weighted
     median of the known pixels around them (OpenCV's weighted median with a mask ignores the
-    unknown ones); the radius doubles each pass, so a hole of any size is closed in
-    ``log2(size)`` passes, from its rim inwards, following the photo's colours.
+    unknown ones); the radius grows 4x per pass (2, 8, 32, ... px), so a hole of any size closes in
+    ``log4(size)`` passes, from its rim inwards, following the photo's colours.
 
     Args:
         values: float64 (h, w); the invalid pixels' values are ignored.
@@ -204,5 +204,5 @@ def fill_invalid(values: np.ndarray, invalid: np.ndarray, guide: np.ndarray) -> 
         new = (reach > 0) & ~known
         work[new] = median[new]
         known = known | new
-        radius *= 2
+        radius *= 4
     return np.where(invalid, low + work.astype(np.float64) * (high - low), values)
