@@ -128,18 +128,15 @@ def load_photo(
 
 
 def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
-    """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None."""
-    depth = None
-    if im.format == "HEIF":
-        heif = pillow_heif.open_heif(io.BytesIO(data))  # header only; the depth decodes on demand
-        depth = read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
-    elif im.format == "JPEG":
-        depth = read_google_depth(data)
-        # The map is stored like the JPEG's pixels, before the EXIF rotation that load_photo applies.
-        method = _EXIF_TRANSPOSE.get(im.getexif().get(_EXIF_ORIENTATION))
-        if depth is not None and method is not None:
-            rotated = np.asarray(Image.fromarray(depth.disparity, mode="F").transpose(method), np.float32)
-            depth = dataclasses.replace(depth, disparity=rotated)
+    """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None.
+
+    Never fails: a depth part refocus cannot use warns (``RuntimeWarning``) and yields None.
+    """
+    try:
+        depth = _embedded_depth_upright(data, im)
+    except Exception as error:  # noqa: BLE001 - the photo must survive whatever its depth part holds
+        warnings.warn(f"The file's depth map cannot be read ({error}).", RuntimeWarning, stacklevel=3)
+        return None
     if depth is not None:
         width, height = im.size
         if im.format == "JPEG" and im.getexif().get(_EXIF_ORIENTATION) in (5, 6, 7, 8):
@@ -149,6 +146,21 @@ def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
         except RefocusError as error:  # e.g. a map stored unrotated: better no depth than a wrong one
             warnings.warn(f"The file's depth map is not used: {error}", RuntimeWarning, stacklevel=3)
             return None
+    return depth
+
+
+def _embedded_depth_upright(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
+    depth = None
+    if im.format == "HEIF":
+        heif = pillow_heif.open_heif(io.BytesIO(data))  # header only; the depth decodes on demand
+        depth = read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
+    elif im.format == "JPEG":
+        depth = read_google_depth(data)
+        # The map is stored like the JPEG's pixels, before the EXIF rotation that load_photo applies.
+        method = _EXIF_TRANSPOSE.get(im.getexif().get(_EXIF_ORIENTATION))
+        if depth is not None and method is not None:
+            rotated = np.asarray(Image.fromarray(depth.disparity).transpose(method), np.float32)
+            depth = dataclasses.replace(depth, disparity=rotated)
     return depth
 
 
@@ -204,7 +216,7 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
         # CMYK, YCbCr, palette, 1-bit, grayscale and 48-bit RGB (which Pillow reads as 8-bit) all
         # come out as 8-bit sRGB here.
         pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Photo(_as_rgb(pixels), focal, None, icc, exif, aperture)
+    return Photo(_as_rgb(pixels), focal, icc_profile=icc, exif=exif, simulated_f_number=aperture)
 
 
 def _rgb_icc_profile(im: Image.Image) -> bytes | None:
