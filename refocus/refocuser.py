@@ -266,9 +266,9 @@ class Refocuser:
         """
         if depth_source not in DEPTH_SOURCES:
             raise RefocusError(f"The depth source must be one of {', '.join(DEPTH_SOURCES)}, got {_short(depth_source)}.")
-        embedded = photo.embedded_depth if depth_source != "model" and depth_map is None else None
-        if depth_source == "embedded" and embedded is None:
+        if depth_source == "embedded" and photo.embedded_depth is None:
             raise RefocusError("This photo carries no depth map of its own; use the depth model instead.")
+        embedded = photo.embedded_depth if depth_source != "model" and depth_map is None else None
         key = content_key(photo.pixels)
         if depth_map is not None:
             key += "+" + content_key(depth_map)
