@@ -459,7 +459,10 @@ def save_image(
     if photo is not None and photo.icc_profile:
         options["icc_profile"] = photo.icc_profile
     if photo is not None and photo.exif:
-        options["exif"] = _output_exif(photo.exif, keep_gps)
+        try:
+            options["exif"] = _output_exif(photo.exif, keep_gps)
+        except Exception as error:  # noqa: BLE001 - EXIF a camera wrote badly must not cost the render
+            warnings.warn(f"The photo's EXIF is damaged and is not copied ({error}).", RuntimeWarning, stacklevel=2)
     Image.fromarray(pixels).save(path, format=format, **options)
     return path
 
