@@ -1,6 +1,6 @@
 """Time to open a 12 MP iPhone HEIC and to bring its depth map to full resolution.
 
-Usage: ``python benchmarks/phone_photo.py [--heic ../shared/real-phone/iphone-portrait-pug.heic] [--repeat 3]``
+Usage: ``python -m benchmarks.phone_photo [--heic ../shared/real-phone/iphone-portrait-pug.heic] [--repeat 3]``
 
 Baselines measured in the same run, so the ratios hold on a loaded machine: the same pixels as
 a JPEG (quality 92) through the same ``load_photo``, and plain bilinear resizing of the depth.
