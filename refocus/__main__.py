@@ -88,7 +88,7 @@ def main(argv: list[str] | None = None) -> int:
             user = read_user_depth(args.depth_map, photo.pixels, args.depth_kind, args.depth_unit)
             depth_map, interpretation = user.disparity, f" ({user.interpretation})"
         refocuser = Refocuser(args.depth_model, args.device)
-        prepared = refocuser.prepare(photo, depth_map, args.depth_source)
+        prepared = refocuser.prepare(photo, depth_map, depth_source=args.depth_source)
         print(f"Depth: {prepared.depth_source}{interpretation}")
         focus = args.focus or (photo.width / 2, photo.height / 2)
         image = refocuser.render_full(photo, prepared, focus, settings)
