@@ -19,11 +19,21 @@ from refocus.animate import ANIMATION_EXTENSIONS, EASINGS, FocusPull, make_focus
 from refocus.batch import expand_inputs, refocus_many
 from refocus.errors import RefocusError
 from refocus.focus import FocusTarget, fit_focus_plane
-from refocus.io import DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_depth_png16, save_png
+from refocus.io import (
+    DEFAULT_JPEG_QUALITY,
+    DEFAULT_MAX_PIXELS,
+    READABLE_FORMATS,
+    Photo,
+    load_photo,
+    save_depth_png16,
+    save_image,
+)
 from refocus.presets import load_preset, save_preset, setting_names
-from refocus.refocuser import SHAPES, LensSettings, PreparedPhoto, Refocuser
+from refocus.refocuser import DEPTH_SOURCES, SHAPES, LensSettings, PreparedPhoto, Refocuser
+from refocus.user_depth import USER_DEPTH_KINDS, read_user_depth
 
 CENTRE = FocusTarget(50.0, 50.0, relative=True)
+DEFAULT_F_NUMBER = 2.8  # without --f-number and without an aperture recorded by the phone
 
 
 def parse_focus(text: str) -> FocusTarget:
@@ -47,14 +57,20 @@ def build_parser() -> argparse.ArgumentParser:
         prog="python -m refocus",
         description="Render a photo with a shallow depth of field, focused where you say.",
     )
-    parser.add_argument("input", nargs="+", help="the photo (JPEG, PNG, WebP, TIFF, ...); several, folders or globs for a batch")
+    parser.add_argument("input", nargs="+",
+                        help=f"the photo ({READABLE_FORMATS}); several, folders or globs for a batch")
     parser.add_argument("-o", "--output", required=True,
-                        help="the refocused PNG; an animation (.mp4, .webm, .gif, .webp) with --focus-to; "
-                             "a folder (ending in /) for a batch")  # fmt: skip
+                        help="the refocused photo: .png, or .jpg/.jpeg (with the input's colour profile and EXIF, "
+                             "orientation reset, GPS dropped unless --keep-gps); an animation (.mp4, .webm, .gif, "
+                             ".webp) with --focus-to; a folder (ending in /) for a batch")  # fmt: skip
+    parser.add_argument("--jpeg-quality", type=int, default=DEFAULT_JPEG_QUALITY, help="JPEG quality, 1-100")
+    parser.add_argument("--keep-gps", action="store_true", help="keep the photo's GPS position in the output")
     parser.add_argument("--focus", type=parse_focus,
                         help="where to focus: X,Y in pixels, X%%,Y%% of the width and height, or auto (the subject); "
                              "default: the centre")  # fmt: skip
-    parser.add_argument("--f-number", type=float, default=2.8, help="aperture, e.g. 1.4 (blurry) to 22 (sharp)")
+    parser.add_argument("--f-number", type=float,
+                        help="aperture, e.g. 1.4 (blurry) to 22 (sharp); default: the f-number the phone's "
+                             f"portrait mode recorded (iPhone), else {DEFAULT_F_NUMBER:g}")
     parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
     parser.add_argument("--focus-range", type=float, default=0.0, help="share of the depth range kept sharp, 0-1")
     parser.add_argument("--highlight-boost", type=float, default=0.0, help="extra glow of blurred highlights, 0-4")
@@ -62,8 +78,14 @@ def build_parser() -> argparse.ArgumentParser:
     depth = parser.add_mutually_exclusive_group()
     depth.add_argument("--depth-model", help="alias, Hugging Face hub id or local directory")
     depth.add_argument("--depth-map", help="use this depth map (PNG, TIFF or .npy) instead of a network")
-    parser.add_argument("--depth-kind", choices=["disparity", "depth"], default="disparity",
-                        help="what --depth-map holds: disparity (bright = near) or depth (bright = far)")
+    parser.add_argument("--depth-kind", choices=list(USER_DEPTH_KINDS), default="auto",
+                        help="what --depth-map holds: disparity (relative, bright = near), depth (relative, "
+                             "bright = far), metric (depth in --depth-unit); auto: a 16-bit PNG is metric "
+                             "millimetres, anything else relative disparity")
+    parser.add_argument("--depth-unit", help="for metric maps: m, cm, mm (default) or metres per value, e.g. 1/256")
+    parser.add_argument("--depth-source", choices=list(DEPTH_SOURCES), default="auto",
+                        help="auto: --depth-map, else the depth the photo carries (iPhone HEIC, Google "
+                             "GDepth / Dynamic Depth JPEG), else the model; embedded or model force one")
     parser.add_argument("--save-depth", help="also write the depth as a 16-bit PNG here")
     parser.add_argument("--device", help="cpu, cuda or cuda:N (default: cuda when available)")
     parser.add_argument("--max-image-pixels", type=int, default=DEFAULT_MAX_PIXELS)
@@ -120,17 +142,23 @@ def main(argv: list[str] | None = None) -> int:
         if args.preset:  # the preset's settings become the defaults; flags given still win
             parser.set_defaults(**dataclasses.asdict(load_preset(args.preset)))
             args = parser.parse_args(argv)
-        settings = LensSettings(**{name: getattr(args, name) for name in setting_names() if hasattr(args, name)})
+        chosen = {name: getattr(args, name) for name in setting_names() if getattr(args, name, None) is not None}
+        settings = LensSettings(**{"f_number": DEFAULT_F_NUMBER, **chosen})
         if args.save_preset:
             save_preset(args.save_preset, settings)
         if is_batch(args):
             return run_batch(args, settings)
         photo = load_photo(args.input[0], max_pixels=args.max_image_pixels)
-        depth_map = None
+        if args.f_number is None and photo.simulated_f_number is not None:
+            # the aperture the phone's portrait mode rendered with, as the photographer saw it
+            settings = dataclasses.replace(settings, f_number=photo.simulated_f_number)
+        depth_map, interpretation = None, ""
         if args.depth_map:
-            depth_map = load_depth_map(args.depth_map, (photo.width, photo.height), args.depth_kind)
+            user = read_user_depth(args.depth_map, photo.pixels, args.depth_kind, args.depth_unit)
+            depth_map, interpretation = user.disparity, f" ({user.interpretation})"
         refocuser = Refocuser(args.depth_model, args.device)
-        prepared = refocuser.prepare(photo, depth_map)
+        prepared = refocuser.prepare(photo, depth_map, depth_source=args.depth_source)
+        print(f"Depth: {prepared.depth_source}{interpretation}")
         disparity = prepared.depth.disparity
         if args.save_depth:
             save_depth_png16(args.save_depth, disparity)
@@ -145,7 +173,7 @@ def main(argv: list[str] | None = None) -> int:
                                      focus_disparity=plane.disparity_map(photo.width, photo.height))  # fmt: skip
         else:
             image = refocuser.render_full(photo, prepared, focus, settings)
-        save_png(args.output, image)
+        save_image(args.output, image, photo=photo, quality=args.jpeg_quality, keep_gps=args.keep_gps)
     except (RefocusError, OSError) as e:
         print(f"refocus: error: {e}", file=sys.stderr)
         return 2

@@ -8,6 +8,7 @@ user understands.
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -18,9 +19,17 @@ from typing import Literal, Union
 
 import cv2
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+import pillow_heif
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from refocus.depth.embedded import EmbeddedDepth, read_heif_depth, simulated_f_number
+from refocus.depth.google import read_google_depth
 from refocus.errors import RefocusError
+
+# HEIC/HEIF (iPhone, Samsung) through pillow-heif; Pillow (>= 11.3) reads AVIF itself. Opening
+# only parses the header, so the pixel-count check below still runs before any decoding.
+pillow_heif.register_heif_opener(thumbnails=False)
+READABLE_FORMATS = "JPEG, PNG, WebP, TIFF, HEIC or AVIF"
 
 DEFAULT_MAX_PIXELS = 50_000_000  # 50 MP: above every common camera, below a memory hazard
 DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
@@ -28,6 +37,19 @@ DEFAULT_MAX_BYTES = 100 * 1024 * 1024  # 100 MiB per file
 # are already blurred by the renderer's cap (the image size), so larger values are clipped.
 MAX_RELATIVE_DISPARITY = 1000.0
 
+_EXIF_ORIENTATION, _EXIF_GPS_IFD, _EXIF_IFD = 0x0112, 0x8825, 0x8769
+# EXIF orientation -> the transpose that makes the pixels upright (as ``ImageOps.exif_transpose``).
+_EXIF_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+# The PNG text chunk ``save_depth_png16`` writes: its 16-bit values are relative disparity.
+DEPTH_PNG_MARKER = ("refocus", "relative disparity")
 ImageSource = Union[str, os.PathLike, bytes, Image.Image, np.ndarray]
 DepthKind = Literal["disparity", "depth"]
 
@@ -38,11 +60,23 @@ class Photo:
 
     Attributes:
         pixels: float32 (H, W, 3) sRGB-encoded in [0, 1], upright (EXIF orientation applied).
+            The values are the file's own: a Display P3 photo keeps its P3 values (same
+            transfer curve as sRGB), and ``icc_profile`` says how to show them.
         focal_mm_35: the camera's 35 mm-equivalent focal length from EXIF, or None.
+        embedded_depth: the depth map the file carries (iPhone HEIF, Google GDepth or Dynamic
+            Depth), or None.
+        icc_profile: the file's RGB ICC profile (bytes), kept for the output, or None (sRGB).
+        exif: the file's EXIF block (bytes), kept for the output, or None.
+        simulated_f_number: the f-number the phone's portrait mode simulated (Apple
+            ``depthBlurEffect:SimulatedAperture``), a good starting aperture; or None.
     """
 
     pixels: np.ndarray
     focal_mm_35: float | None = None
+    embedded_depth: EmbeddedDepth | None = None
+    icc_profile: bytes | None = None
+    exif: bytes | None = None
+    simulated_f_number: float | None = None
 
     @property
     def width(self) -> int:
@@ -80,15 +114,54 @@ def load_photo(
             # Pillow's own bomb guard warns between 1x and 2x its limit; make that an error.
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
-                return _decode_pil(im, max_pixels)
+                photo = _decode_pil(im, max_pixels)
+                depth = _read_embedded_depth(data, im)
     except RefocusError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
         if isinstance(e, UnidentifiedImageError):
-            raise RefocusError("This file is not an image refocus can read (try JPEG, PNG, WebP or TIFF).") from e
+            raise RefocusError(f"This file is not an image refocus can read (try {READABLE_FORMATS}).") from e
         raise RefocusError(f"This image is too large (over {max_pixels:,} pixels).") from e
     except (OSError, ValueError, SyntaxError, EOFError) as e:
         raise RefocusError(f"This image file is damaged or truncated and cannot be decoded ({e}).") from e
+    return dataclasses.replace(photo, embedded_depth=depth)
+
+
+def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
+    """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None.
+
+    Never fails: a depth part refocus cannot use warns (``RuntimeWarning``) and yields None.
+    """
+    try:
+        depth = _embedded_depth_upright(data, im)
+    except Exception as error:  # noqa: BLE001 - the photo must survive whatever its depth part holds
+        warnings.warn(f"The file's depth map cannot be read ({error}).", RuntimeWarning, stacklevel=3)
+        return None
+    if depth is not None:
+        width, height = im.size
+        if im.format == "JPEG" and im.getexif().get(_EXIF_ORIENTATION) in (5, 6, 7, 8):
+            width, height = height, width
+        try:
+            check_depth_aspect(depth.size, (width, height))
+        except RefocusError as error:  # e.g. a map stored unrotated: better no depth than a wrong one
+            warnings.warn(f"The file's depth map is not used: {error}", RuntimeWarning, stacklevel=3)
+            return None
+    return depth
+
+
+def _embedded_depth_upright(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
+    depth = None
+    if im.format == "HEIF":
+        heif = pillow_heif.open_heif(io.BytesIO(data))  # header only; the depth decodes on demand
+        depth = read_heif_depth(heif.info, lambda aux_id: heif.get_aux_image(aux_id).to_pillow())
+    elif im.format == "JPEG":
+        depth = read_google_depth(data)
+        # The map is stored like the JPEG's pixels, before the EXIF rotation that load_photo applies.
+        method = _EXIF_TRANSPOSE.get(im.getexif().get(_EXIF_ORIENTATION))
+        if depth is not None and method is not None:
+            rotated = np.asarray(Image.fromarray(depth.disparity).transpose(method), np.float32)
+            depth = dataclasses.replace(depth, disparity=rotated)
+    return depth
 
 
 def _read_bytes(source: str | os.PathLike | bytes, max_bytes: int) -> bytes:
@@ -122,6 +195,9 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
     _check_size(*im.size, max_pixels)  # before decoding any pixel data
     im.seek(0)  # animated GIF/WebP/APNG: the first frame
     focal = _exif_focal_mm_35(im)
+    icc = _rgb_icc_profile(im)
+    exif = im.info.get("exif") or None
+    aperture = simulated_f_number(im.info.get("xmp") or im.info.get("XML:com.adobe.xmp"))
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         pixels = np.asarray(im, dtype=np.uint16).astype(np.float32) / 65535.0
@@ -135,7 +211,13 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
         # CMYK, YCbCr, palette, 1-bit, grayscale and 48-bit RGB (which Pillow reads as 8-bit) all
         # come out as 8-bit sRGB here.
         pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Photo(_as_rgb(pixels), focal)
+    return Photo(_as_rgb(pixels), focal, icc_profile=icc, exif=exif, simulated_f_number=aperture)
+
+
+def _rgb_icc_profile(im: Image.Image) -> bytes | None:
+    """The file's ICC profile when it describes RGB data (a CMYK or grey one cannot be kept)."""
+    icc = im.info.get("icc_profile")
+    return icc if isinstance(icc, bytes) and len(icc) >= 20 and icc[16:20] == b"RGB " else None
 
 
 def _exif_focal_mm_35(im: Image.Image) -> float | None:
@@ -213,7 +295,7 @@ def load_depth_map(
     """
     if kind not in ("disparity", "depth"):
         raise RefocusError(f"The depth map kind must be 'disparity' or 'depth', got {kind!r}.")
-    values = _read_depth_values(source, max_bytes, max_pixels)
+    values = read_depth_values(source, max_bytes, max_pixels).astype(np.float64)
     width, height = size
     invalid = ~np.isfinite(values) | (values < 0)
     if kind == "depth":
@@ -222,6 +304,20 @@ def load_depth_map(
         raise RefocusError("The depth map has no valid values (all are NaN, infinite, negative or zero).")
     if invalid.any():
         values = _fill_from_nearest_valid(values, invalid)
+    disparity = relative_disparity_of(values, kind)
+    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
+
+
+def relative_disparity_of(values: np.ndarray, kind: DepthKind) -> np.ndarray:
+    """A finite, non-negative map without units -> float32 relative disparity (99th percentile 1).
+
+    Args:
+        values: float64 (h, w), finite, >= 0 (> 0 for ``"depth"``).
+        kind: ``"disparity"`` (larger = nearer) or ``"depth"`` (larger = farther).
+
+    Returns:
+        float32 (h, w) in [0, ``MAX_RELATIVE_DISPARITY``], larger = nearer.
+    """
     # Scale in float64 before anything else: a map of 1e300s or of denormals is legal input but
     # overflows float32 (or 1 / value) and would reach the renderer as infinities.
     values = values / values.max() if values.max() > 0 else values
@@ -230,11 +326,14 @@ def load_depth_map(
     scale = np.percentile(disparity, 99)
     if not (np.isfinite(scale) and scale > 0):
         scale = disparity.max() if 0 < disparity.max() < np.inf else 1.0
-    disparity = np.clip(disparity / scale, 0.0, MAX_RELATIVE_DISPARITY).astype(np.float32)
-    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
+    return np.clip(disparity / scale, 0.0, MAX_RELATIVE_DISPARITY).astype(np.float32)
 
 
-def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int, max_pixels: int) -> np.ndarray:
+def read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes: int, max_pixels: int) -> np.ndarray:
+    """A user's depth map file (PNG, TIFF, .npy) or array as a 2-D real array, dtype as stored.
+
+    Raises ``RefocusError`` for unreadable, oversized (checked from the header) or non-2-D maps.
+    """
     if isinstance(source, np.ndarray):
         values = source
     else:
@@ -261,7 +360,7 @@ def _read_depth_values(source: str | os.PathLike | bytes | np.ndarray, max_bytes
         raise RefocusError(f"A depth map must be a single-channel 2-D image, got shape {values.shape}.")
     if not (np.issubdtype(values.dtype, np.number) and not np.iscomplexobj(values)):
         raise RefocusError(f"A depth map must hold real numbers, got dtype {values.dtype}.")
-    return values.astype(np.float64)
+    return values
 
 
 def _check_depth_file_size(data: bytes, max_pixels: int) -> None:
@@ -289,25 +388,91 @@ def _fill_from_nearest_valid(values: np.ndarray, invalid: np.ndarray) -> np.ndar
     return values[rows, cols]
 
 
-def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = disparity.shape
-    if (w, h) == (width, height):
-        return disparity
+def check_depth_aspect(map_size: tuple[int, int], photo_size: tuple[int, int]) -> None:
+    """Refuse a depth map (w, h) whose aspect ratio differs from the photo's (width, height) by > 1 %."""
+    (w, h), (width, height) = map_size, photo_size
     if abs(w / h - width / height) > 0.01 * (width / height):
         raise RefocusError(
             f"The depth map is {w} x {h} pixels but the photo is {width} x {height}; "
             "their shapes differ, so the map cannot belong to this photo."
         )
+
+
+def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
+    h, w = disparity.shape
+    if (w, h) == (width, height):
+        return disparity
+    check_depth_aspect((w, h), (width, height))
     interpolation = cv2.INTER_AREA if w > width else cv2.INTER_LINEAR
     return cv2.resize(disparity, (width, height), interpolation=interpolation)
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
     """Write float32 (H, W, 3) sRGB in [0, 1] as an 8-bit PNG. Returns the path."""
+    return save_image(path, image, format="PNG")
+
+
+DEFAULT_JPEG_QUALITY = 92  # visually lossless for photos, a third of the PNG's size
+_FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG"}
+
+
+def save_image(
+    path: str | os.PathLike,
+    image: np.ndarray,
+    *,
+    photo: Photo | None = None,
+    format: str | None = None,
+    quality: int = DEFAULT_JPEG_QUALITY,
+    keep_gps: bool = False,
+) -> Path:
+    """Write a rendered photo as an 8-bit PNG or JPEG, with the source photo's colour and metadata.
+
+    Colour: the pixels stay in the input's colour space and the input's RGB ICC profile is
+    embedded (a Display P3 iPhone photo stays P3 and is tagged P3); without one, sRGB (untagged).
+    Metadata: the input's EXIF is kept (camera, lens, date) with the orientation reset to 1, since
+    the pixels are already upright, and without GPS position unless ``keep_gps``.
+
+    Args:
+        path: output file; its suffix (.png, .jpg, .jpeg) picks the format unless ``format``
+            ("PNG" or "JPEG") is given.
+        image: float32 (H, W, 3) in [0, 1], in the photo's colour encoding.
+        photo: the ``Photo`` the image was rendered from (for ICC profile and EXIF), or None.
+        quality: JPEG quality, 1 to 100.
+        keep_gps: keep the EXIF GPS block (where the photo was taken).
+
+    Returns:
+        The path written.
+    """
     path = Path(path)
+    format = format or _FORMATS.get(path.suffix.lower())
+    if format not in ("PNG", "JPEG"):
+        raise RefocusError(f"Cannot write {path.name}: use a .png, .jpg or .jpeg file name.")
+    if not 1 <= quality <= 100:
+        raise RefocusError(f"The JPEG quality must be from 1 to 100, got {quality}.")
     pixels = np.clip(np.rint(np.asarray(image) * 255.0), 0, 255).astype(np.uint8)
-    Image.fromarray(pixels).save(path, format="PNG")
+    options: dict = {"quality": int(quality)} if format == "JPEG" else {}
+    if photo is not None and photo.icc_profile:
+        options["icc_profile"] = photo.icc_profile
+    if photo is not None and photo.exif:
+        try:
+            options["exif"] = _output_exif(photo.exif, keep_gps)
+        except Exception as error:  # noqa: BLE001 - EXIF a camera wrote badly must not cost the render
+            warnings.warn(f"The photo's EXIF is damaged and is not copied ({error}).", RuntimeWarning, stacklevel=2)
+    Image.fromarray(pixels).save(path, format=format, **options)
     return path
+
+
+def _output_exif(exif_bytes: bytes, keep_gps: bool) -> bytes:
+    """The input's EXIF for an output file: orientation 1, no thumbnail, GPS only on request."""
+    exif = Image.Exif()
+    exif.load(exif_bytes)
+    exif.get_ifd(_EXIF_IFD)  # loaded IFDs are written back by ``tobytes``
+    exif[_EXIF_ORIENTATION] = 1
+    if keep_gps:
+        exif.get_ifd(_EXIF_GPS_IFD)
+    else:
+        exif.pop(_EXIF_GPS_IFD, None)
+    return exif.tobytes()
 
 
 def disparity_to_uint16(disparity: np.ndarray) -> np.ndarray:
@@ -323,7 +488,9 @@ def save_depth_png16(path: str | os.PathLike, disparity: np.ndarray) -> Path:
     ``load_depth_map(path, size, "disparity")`` reads it back.
     """
     path = Path(path)
-    Image.fromarray(disparity_to_uint16(disparity)).save(path, format="PNG")
+    marker = PngImagePlugin.PngInfo()
+    marker.add_text(DEPTH_PNG_MARKER[0], DEPTH_PNG_MARKER[1])  # so kind "auto" reads it back as disparity
+    Image.fromarray(disparity_to_uint16(disparity)).save(path, format="PNG", pnginfo=marker)
     return path
 
 

@@ -11,13 +11,14 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Literal
 
 import cv2
 import numpy as np
 
 from refocus.cache import BytesLRU, content_key
 from refocus.depth.base import DepthModel, DepthResult
+from refocus.depth.embedded import EmbeddedDepth, embedded_depth_result
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
@@ -47,6 +48,8 @@ PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
 NETWORK_MIN_SIDE = 16
 NETWORK_MAX_ASPECT = 8.0
 NETWORK_MAX_SIDE = 2048  # bounds the stretched copy of a 1 x 50 000 000 "photo"
+DepthSource = Literal["auto", "embedded", "model"]
+DEPTH_SOURCES: tuple[str, ...] = ("auto", "embedded", "model")
 
 
 @dataclass(frozen=True)
@@ -163,6 +166,8 @@ class PreparedPhoto:
         focal_px: focal length in original pixels (model or EXIF), or None (virtual 50 mm).
         preview: float32 (h, w, 3) sRGB in [0, 1], long edge <= ``Refocuser.preview_size``.
         preview_disparity: float32 (h, w), the disparity at the preview's size.
+        depth_source: where the depth came from, for people: ``"uploaded depth map"``,
+            ``"embedded iPhone depth (768 x 576, metric)"`` or ``"model:<name>"``.
     """
 
     key: str
@@ -172,6 +177,7 @@ class PreparedPhoto:
     focal_px: float | None
     preview: np.ndarray
     preview_disparity: np.ndarray
+    depth_source: str = ""
 
     @property
     def preview_scale(self) -> float:
@@ -272,20 +278,36 @@ class Refocuser:
         return self.cache.get_or_compute(key, predict)
 
     def prepare(
-        self, photo: Photo, depth_map: np.ndarray | None = None, timings: Timings | None = None
+        self,
+        photo: Photo,
+        depth_map: np.ndarray | None = None,
+        depth_source: DepthSource = "auto",
+        timings: Timings | None = None,
     ) -> PreparedPhoto:
         """Depth and a preview-sized copy of ``photo``, computed once per content and cached.
+
+        Depth comes from, in order: ``depth_map``, the map the file carries
+        (``photo.embedded_depth``), the network.
 
         Args:
             photo: the decoded photo.
             depth_map: a disparity map (H, W) to use instead of the network (the user's own,
                 as ``refocus.io.load_depth_map`` returns it), or None.
+            depth_source: ``"auto"`` (the order above), ``"embedded"`` (the file's map; an
+                error when it has none) or ``"model"`` (the network, ignoring the file's map).
             timings: the caller's, to record the depth pass in.
         """
+        if depth_source not in DEPTH_SOURCES:
+            raise RefocusError(f"The depth source must be one of {', '.join(DEPTH_SOURCES)}, got {_short(depth_source)}.")
+        if depth_source == "embedded" and photo.embedded_depth is None:
+            raise RefocusError("This photo carries no depth map of its own; use the depth model instead.")
+        embedded = photo.embedded_depth if depth_source != "model" and depth_map is None else None
         key = content_key(photo.pixels)
         if depth_map is not None:
             key += "+" + content_key(depth_map)
-        return self._prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key, timings))
+        elif embedded is not None:
+            key += "+embedded:" + content_key(embedded.disparity)
+        return self._prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key, embedded, timings))
 
     def prepared_photo(self, key: str | None) -> PreparedPhoto | None:
         """The photo ``prepare`` returned under ``key`` (``PreparedPhoto.key``), while still cached.
@@ -294,10 +316,28 @@ class Refocuser:
         """
         return None if key is None else self._prepared.get(key)
 
+    def _depth_for(
+        self, photo: Photo, depth_map: np.ndarray | None, embedded: EmbeddedDepth | None, timings: Timings | None
+    ) -> tuple[DepthResult, str]:
+        """(depth at the photo's size, where it came from) for ``prepare``."""
+        if depth_map is not None:
+            return DepthResult(depth_map), "uploaded depth map"
+        if embedded is not None:
+            start = time.perf_counter()
+            depth = embedded_depth_result(embedded, photo.pixels)
+            _record("depth_s", time.perf_counter() - start, timings, self.last_timings)
+            return depth, f"embedded {embedded.source}"
+        return self.depth(photo.pixels, timings), f"model:{self.model.name}"
+
     def _prepare(
-        self, photo: Photo, depth_map: np.ndarray | None, key: str, timings: Timings | None
+        self,
+        photo: Photo,
+        depth_map: np.ndarray | None,
+        key: str,
+        embedded: EmbeddedDepth | None,
+        timings: Timings | None,
     ) -> PreparedPhoto:
-        depth = self.depth(photo.pixels, timings) if depth_map is None else DepthResult(depth_map)
+        depth, source = self._depth_for(photo, depth_map, embedded, timings)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
         preview, preview_disparity = photo.pixels, depth.disparity
@@ -315,6 +355,7 @@ class Refocuser:
             focal_px=focal_px,
             preview=preview,
             preview_disparity=preview_disparity,
+            depth_source=source,
         )
 
     def render_preview(

@@ -168,7 +168,7 @@ class RefocusApp:
         depth_map = None
         if depth_map_path:
             depth_map = load_depth_map(depth_map_path, (photo.width, photo.height), depth_kind)
-        return self.refocuser(model).prepare(photo, depth_map, timings)
+        return self.refocuser(model).prepare(photo, depth_map, timings=timings)
 
     def prepared(self, session: Session) -> PreparedPhoto:
         """The session's prepared photo: from the cache, else prepared from its upload (sets ``key``).
