@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from refocus.bokeh import render_bokeh  # noqa: E402
+from refocus.render import render_bokeh  # noqa: E402
 
 MAX_COC_FRACTION = 0.025
 SIZES = {0.1: (384, 288), 1: (1152, 864), 12: (4000, 3000)}

@@ -317,7 +317,7 @@ class Refocuser:
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
         """
-        from refocus.bokeh import render_bokeh
+        from refocus.render import render_bokeh
 
         height, width = image.shape[:2]
         if disparity.shape != (height, width):

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from refocus.bokeh import SHAPES, Aperture, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
+from refocus.render import APERTURES, Aperture, TorchOps, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
 from refocus.errors import RefocusError
 
 
@@ -57,7 +57,7 @@ def test_defocused_point_becomes_a_disc_of_radius_r_with_the_same_energy(radius,
     assert lum[rho > radius + rim].max() < 0.05 * lum.max()
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_defocused_point_takes_the_aperture_shape(shape):
     img = point_light(41, 0.6)
     out = render_bokeh(img, flat(41, 0.0), 1.0, 5.0, shape=shape, blades=5, rotation=10.0, cats_eye=0.0)
@@ -69,7 +69,7 @@ def test_defocused_point_takes_the_aperture_shape(shape):
     np.testing.assert_allclose(lin, expected, atol=2e-4)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_a_light_keeps_a_crisp_rim_when_blurred_at_reduced_resolution(shape):
     """At default quality a radius of 20 px is blurred at 1/4 resolution, which softens the rim
     of a bokeh ball by about 4 px (40-60 % of its brightness off at the rim); a clipped light's
@@ -99,7 +99,7 @@ def test_uniform_image_stays_uniform_at_any_depth(quality):
     np.testing.assert_allclose(out, img, atol=2e-4)  # no darkening at borders or depth edges
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_constant_depth_equals_one_convolution_with_the_kernel(shape):
     rng = np.random.default_rng(1)
     img = rng.uniform(0, 0.9, (50, 60, 3)).astype(np.float32)
@@ -114,7 +114,7 @@ def test_constant_depth_equals_one_convolution_with_the_kernel(shape):
 
 
 def test_kernels_conserve_energy_and_stay_within_their_radius():
-    for shape in SHAPES:
+    for shape in APERTURES:
         for radius in [0.0, 0.3, 0.7, 1.5, 4.0, 9.6]:
             for offset in [(0.0, 0.0), (1.0, -1.0)]:
                 k = aperture_kernel(radius, Aperture(shape, 7, 15.0, 0.3, 1.0), offset)
@@ -232,35 +232,31 @@ def test_numpy_and_torch_inputs_agree():
     np.testing.assert_allclose(out_t.numpy(), out_np, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_torch_ops_path_matches_opencv_path(monkeypatch, shape):
+@pytest.mark.parametrize("shape", APERTURES)
+def test_torch_ops_path_matches_opencv_path(shape):
     """The CUDA code path (torch conv/pool/interpolate), run on the CPU, against OpenCV's."""
-    import refocus.bokeh as bokeh
-
     img, disparity = random_scene(40, 53)
     cv = render_bokeh(img, disparity, 0.5, 25.0, shape=shape)
-    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
-    np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 25.0, shape=shape), cv, atol=2e-4)
+    torch_ops = render_bokeh(img, disparity, 0.5, 25.0, shape=shape, backend=TorchOps("cpu"))
+    np.testing.assert_allclose(torch_ops, cv, atol=2e-4)
 
 
 @pytest.mark.parametrize("quality, size", [("preview", (61, 47)), ("high", (61, 47)),
                                            ("default", (150, 210))])
-def test_torch_ops_path_matches_opencv_path_at_every_quality(monkeypatch, quality, size):
+def test_torch_ops_path_matches_opencv_path_at_every_quality(quality, size):
     """The batched torch path at other downsampling factors and layer widths (wide layers
     with a large factor, and 1 px layers at full resolution), on a scene with a sharp
     occluding edge so the fill and the crops matter; at 150 x 210 the fill's pyramid is cut
     short and summarised by its mean (FILL_LEVELS)."""
-    import refocus.bokeh as bokeh
-
     img, disparity = random_scene(*size, seed=3)
     disparity[:, 20:] += 1.0
     cv = render_bokeh(img, disparity, 0.9, 20.0, quality=quality)
-    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
-    np.testing.assert_allclose(render_bokeh(img, disparity, 0.9, 20.0, quality=quality), cv, atol=2e-4)
+    torch_ops = render_bokeh(img, disparity, 0.9, 20.0, quality=quality, backend=TorchOps("cpu"))
+    np.testing.assert_allclose(torch_ops, cv, atol=2e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_cpu_and_cuda_agree(shape):
     img, disparity = random_scene(120, 161)
     cpu = render_bokeh(img, disparity, 0.5, 30.0, shape=shape)
@@ -303,3 +299,27 @@ def test_bad_inputs_raise_a_clear_value_error(args, kwargs, words):
         render_bokeh(*args, **kwargs)
     assert isinstance(info.value, RefocusError)
     assert words in str(info.value)
+
+
+# --- the shape table and the backends ----------------------------------------------------------
+def test_every_user_facing_shape_renders_with_its_options():
+    from refocus.render import SHAPES
+
+    assert list(SHAPES) == ["disc", "5-blade", "6-blade", "8-blade", "cats-eye", "ring"]
+    img, disparity = random_scene(24, 31)
+    for name, options in SHAPES.items():
+        assert options["shape"] in APERTURES, name
+        out = render_bokeh(img, disparity, 0.5, 8.0, **options)
+        assert out.shape == img.shape and np.isfinite(out).all()
+
+
+def test_cpu_render_leaves_torch_threads_alone(monkeypatch):
+    """No process-wide setting is changed per render: the CPU backend runs no torch op."""
+    def refuse(*_):
+        raise AssertionError("render_bokeh changed torch's thread count")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    img, disparity = random_scene(30, 40)
+    assert render_bokeh(img, disparity, 0.5, 12.0).shape == (30, 40, 3)
+    out = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), 0.5, 12.0)
+    assert isinstance(out, torch.Tensor)

@@ -1,0 +1,29 @@
+"""Occlusion-aware, layered bokeh renderer in linear light.
+
+The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``) runs it
+(MPIB's layered renderer is the model):
+
+1. ``colour``: decode sRGB to linear light and estimate the energy hidden in clipped highlights;
+2. ``aperture``: the kernel of one defocused point (disc, blades, ring, cat's eye);
+3. ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
+   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~12 % wide for
+   large ones, each with its crop box;
+4. ``blur``: blur each layer's premultiplied colour and alpha with the aperture kernel of its
+   own radius, at 1/s resolution for large radii (lights above white at full resolution);
+5. ``occlusion``: extend each blurred layer behind nearer occluders, and fill what it hides in
+   the accumulated background (push-pull of the layers behind);
+6. ``composite``: from the farthest layer to the nearest, composite each *over* the
+   accumulation; normalise by the accumulated alpha and encode back to sRGB.
+
+The loop is written once over the small set of array operations in ``backends``: numpy and
+OpenCV on the CPU, torch (grouped convolutions of batched layers) on CUDA.
+"""
+
+from refocus.render.aperture import APERTURES, SHAPES, Aperture, aperture_kernel
+from refocus.render.backends import NumpyOps, TorchOps
+from refocus.render.checks import QUALITIES
+from refocus.render.colour import linear_to_srgb, srgb_to_linear
+from refocus.render.entry import render_bokeh
+
+__all__ = ["render_bokeh", "SHAPES", "APERTURES", "QUALITIES", "Aperture", "aperture_kernel",
+           "srgb_to_linear", "linear_to_srgb", "NumpyOps", "TorchOps"]
