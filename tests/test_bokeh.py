@@ -323,3 +323,63 @@ def test_cpu_render_leaves_torch_threads_alone(monkeypatch):
     assert render_bokeh(img, disparity, 0.5, 12.0).shape == (30, 40, 3)
     out = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), 0.5, 12.0)
     assert isinstance(out, torch.Tensor)
+
+
+# --- tilted focal plane and focus falloff ------------------------------------------------------
+def ramp_scene(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A textured plane receding from left (disparity 1, near) to right (0, far)."""
+    img, _ = random_scene(h, w, seed=11)
+    return img, np.tile(np.linspace(1.0, 0.0, w, dtype=np.float32), (h, 1))
+
+
+def test_focal_plane_through_three_points_of_a_ramp_keeps_the_whole_ramp_sharp():
+    img, ramp = ramp_scene()
+    h, w = ramp.shape
+    # the plane D = a x + b y + c through three points the user clicked on the ramp
+    points = [(5, 4), (60, 10), (30, 40)]
+    a, b, c = np.linalg.solve([[x, y, 1.0] for x, y in points], [ramp[y, x] for x, y in points])
+    yy, xx = np.mgrid[0:h, 0:w]
+    plane = (a * xx + b * yy + c).astype(np.float32)
+    np.testing.assert_allclose(render_bokeh(img, ramp, plane, 40.0), img, atol=1e-4)
+    # one focus disparity for the whole frame blurs most of the ramp
+    assert np.abs(render_bokeh(img, ramp, 0.5, 40.0) - img).mean() > 0.05
+
+
+def test_per_pixel_focus_equal_everywhere_is_the_scalar_focus():
+    img, disparity = random_scene(40, 50)
+    scalar = render_bokeh(img, disparity, 0.4, 15.0)
+    np.testing.assert_array_equal(render_bokeh(img, disparity, np.full((40, 50), 0.4, np.float32), 15.0), scalar)
+    as_torch = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), torch.full((40, 50), 0.4), 15.0)
+    np.testing.assert_allclose(as_torch.numpy(), scalar, atol=1e-6)
+
+
+@pytest.mark.parametrize("focus, words", [(np.zeros((3, 3), np.float32), "to match the image"),
+                                          (np.full((4, 4), np.inf, np.float32), "infinite")])
+def test_bad_focus_maps_raise_a_clear_value_error(focus, words):
+    with pytest.raises(RefocusError, match=words):
+        render_bokeh(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), focus, 1.0)
+
+
+def test_focus_falloff_zero_is_the_hard_band_and_larger_falloff_eases_the_blur_in():
+    from refocus.render.backends import NumpyOps
+    from refocus.render.layers import signed_coc
+
+    img, ramp = ramp_scene()
+    hard = render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1)
+    np.testing.assert_array_equal(render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1, focus_falloff=0.0), hard)
+    soft = render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1, focus_falloff=0.2)
+    # just past the band's edge (|D - 0.5| = 0.1 .. 0.2) the soft render is sharper ...
+    edge = (np.abs(ramp - 0.5) > 0.12) & (np.abs(ramp - 0.5) < 0.2)
+    assert np.abs(soft - img)[edge].mean() < 0.5 * np.abs(hard - img)[edge].mean()
+    # ... and the CoC has no kink there: it starts quadratically and tends to the lens's slope
+    d = np.full((1, 400), 0.5, np.float32)  # wide enough that no CoC reaches the cap (long edge)
+    d[0, :5] = [0.5, 0.6, 0.61, 5.5, 10.5]
+    coc = np.abs(signed_coc(NumpyOps(), d, 0.5, 30.0, 0.1, 0.2)[0])
+    assert coc[0] == coc[1] == 0.0
+    assert 0.0 < coc[2] < 30.0 * 0.01 * 0.1  # far below the hard band's 0.3 px
+    assert abs((coc[4] - coc[3]) / 5.0 - 30.0) < 0.1  # linear growth at the lens's rate far out
+
+
+def test_focus_falloff_must_be_non_negative():
+    with pytest.raises(RefocusError, match="focus_falloff"):
+        render_bokeh(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0.0, 1.0, focus_falloff=-1)
