@@ -75,10 +75,8 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
                              highlight_threshold, focus_range, focus_falloff, clipped_gain, quality)
     strength = check_number("strength", strength, minimum=0.0)
     is_torch = isinstance(image, torch.Tensor)
-    if backend is None:
-        backend = ops_for_device(torch.device(device) if device is not None
-                                 else (image.device if is_torch else torch.device("cpu")))
-    ops = backend
+    ops = backend if backend is not None else ops_for_device(
+        torch.device(device) if device is not None else (image.device if is_torch else torch.device("cpu")))
     img = as_array("image", image, ops)
     disp = as_array("disparity", disparity, ops)
     check_arrays(ops, img, disp)
