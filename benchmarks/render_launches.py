@@ -89,6 +89,10 @@ def main(argv: list[str] | None = None) -> dict:
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but CUDA is not available.")
+    if not cuda:
+        # torch's CPU ops run here only because the torch path is asked for; its OpenMP workers
+        # spin between these small ops, so time them on one thread (set once, for this script)
+        torch.set_num_threads(1)
     rows = [measure(size, args, cuda) for size in args.sizes.split(",")]
     summary = ", ".join(f"{r['size']} ({r['layers']} layers) {r['top']} python-level ops / {r['work']} work ops"
                         + (f" / {r['launches']} kernel launches" if cuda else "") + f", {r['ms']:.0f} ms"
