@@ -26,16 +26,16 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render_launches  # noqa: E402
 import render_speed  # noqa: E402
 
-from refocus.bokeh import SHAPES, render_bokeh  # noqa: E402
+from refocus.render import SHAPES, render_bokeh  # noqa: E402
 
 
 def agreement(device: str, size: tuple[int, int]) -> float:
     image, disparity, focus, strength = render_speed.synthetic_scene(*size)
     worst = 0.0
-    for shape in SHAPES:
-        cpu = render_bokeh(image, disparity, focus, strength, shape=shape)
+    for shape, options in SHAPES.items():
+        cpu = render_bokeh(image, disparity, focus, strength, **options)
         dev = render_bokeh(torch.from_numpy(image).to(device), torch.from_numpy(disparity).to(device),
-                           focus, strength, shape=shape)
+                           focus, strength, **options)
         assert dev.device.type == torch.device(device).type, "output left the input's device"
         diff = np.abs(dev.cpu().numpy() - cpu)
         print(f"agreement {shape:<9} mean |cpu - {device}| {diff.mean():.2e}  max {diff.max():.2e}")

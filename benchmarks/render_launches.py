@@ -4,7 +4,7 @@
 
 Why: on a GPU the renderer is launch bound (at 12 MP a few ms of kernels behind hundreds of ms
 of Python and dispatch), so the number of ops per render, not the pixel count, sets its speed.
-On the CPU the torch path is forced (``bokeh._FORCE_TORCH_OPS``, as the tests do), so the op
+On the CPU the torch backend is asked for (``backend=TorchOps("cpu")``, as the tests do), so the op
 count can be measured without a GPU; it depends on the number of depth layers, not on pixels.
 
 Scene: random sRGB, disparity ``0.2 + 0.8 x`` below the top 30 % of the frame (x = 0..1 left to
@@ -34,7 +34,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import render_speed  # noqa: E402
 
-import refocus.bokeh as bokeh  # noqa: E402
+from refocus.render import QUALITIES, TorchOps, render_bokeh  # noqa: E402
+from refocus.render.layers import layer_edges, signed_coc  # noqa: E402
 
 # ops that only make views or read metadata: no kernel behind them
 VIEW_OPS = {"aten::view", "aten::permute", "aten::as_strided", "aten::slice", "aten::select",
@@ -88,11 +89,11 @@ def main(argv: list[str] | None = None) -> dict:
     cuda = args.device.startswith("cuda")
     if cuda and not torch.cuda.is_available():
         raise SystemExit("--device cuda asked for, but CUDA is not available.")
-    forced, bokeh._FORCE_TORCH_OPS = bokeh._FORCE_TORCH_OPS, True  # on the CPU, the CUDA code path
-    try:
-        rows = [measure(size, args, cuda) for size in args.sizes.split(",")]
-    finally:
-        bokeh._FORCE_TORCH_OPS = forced
+    if not cuda:
+        # torch's CPU ops run here only because the torch path is asked for; its OpenMP workers
+        # spin between these small ops, so time them on one thread (set once, for this script)
+        torch.set_num_threads(1)
+    rows = [measure(size, args, cuda) for size in args.sizes.split(",")]
     summary = ", ".join(f"{r['size']} ({r['layers']} layers) {r['top']} python-level ops / {r['work']} work ops"
                         + (f" / {r['launches']} kernel launches" if cuda else "") + f", {r['ms']:.0f} ms"
                         for r in rows)
@@ -104,13 +105,14 @@ def measure(size: str, args: argparse.Namespace, cuda: bool) -> dict:
     """Op counts and time of one render at ``size`` ("WxH"); prints one row."""
     w, h = (int(v) for v in size.lower().split("x"))
     img, disparity, focus, strength = scene(w, h, args.device, args.relative)
-    render = lambda: bokeh.render_bokeh(img, disparity, focus, strength)  # noqa: E731
+    ops = TorchOps(args.device)  # on the CPU too: the CUDA code path
+    render = lambda: render_bokeh(img, disparity, focus, strength, backend=ops)  # noqa: E731
     render()  # warm-up: kernel caches, CUDA context
     stats = count(render, cuda)
     ms = render_speed.time_ms(render, args.repeats, cuda, warm_up=False)
-    coc = bokeh.signed_coc(disparity, focus, strength, 0.0)
-    edges = bokeh.layer_edges(float(coc.min()), float(coc.max()), bokeh.QUALITIES["default"][1])
-    layers = int((torch.bincount(torch.bucketize(coc, edges.to(coc)).flatten()) > 0).sum())
+    coc = signed_coc(ops, disparity, focus, strength, 0.0)
+    edges = layer_edges(float(coc.min()), float(coc.max()), QUALITIES["default"][1])
+    layers = int((torch.bincount(ops.bucketize(coc, edges).flatten()) > 0).sum())
     stats.update(size=f"{w}x{h}", ms=ms, layers=layers)
     print(f"{w:>5}x{h:<5} max CoC {strength * 0.4:5.1f} px  {layers:3d} layers  aten ops {stats['aten']:6d}  "
           f"python-level ops {stats['top']:5d}  work ops {stats['work']:5d}"

@@ -24,7 +24,7 @@ BENCH = REPO.parent / "shared" / "refocus-bench"
 if str(REPO) not in sys.path:
     sys.path.insert(0, str(REPO))
 
-from refocus.bokeh import render_bokeh  # noqa: E402
+from refocus.render import render_bokeh  # noqa: E402
 
 
 def render_dof(image: np.ndarray, depth: np.ndarray, S: float, K: float) -> np.ndarray:

@@ -1,6 +1,7 @@
 """Render time of ``render_bokeh`` against the common approach, at 1 MP and 12 MP.
 
     python benchmarks/render_speed.py [--device cpu|cuda] [--sizes 1,12] [--repeats 5] [--quick]
+    python benchmarks/render_speed.py --real [--sizes 1,3,12] [--scenes iphone,nyu,kitti]
 
 The reference is what most refocus demos (and this app's predecessor) do: a stack of
 Gaussian-blurred copies of the sRGB image (cv2.GaussianBlur, sigma = r/2, levels 0.5 px apart
@@ -12,11 +13,29 @@ clipped lights) with the focus on a mid-distance object and a largest CoC of 2.5
 edge (29 px at 1 MP, 100 px at 12 MP), a strong but realistic portrait-lens blur. render_bokeh's
 timing is the median of ``--repeats`` runs after one warm-up (CUDA runs are synchronised); the
 reference (always on the CPU, OpenCV) is timed once.
+
+``--real``: real photos with their real depth maps instead (``../shared``; a scene whose files
+are absent is skipped). Real depth has floors, walls and ground planes, so every depth layer
+spans much of the frame, unlike the compact objects above:
+
+- iphone: the iPhone 13 Pro portrait (4032 x 3024) with its embedded depth (768 x 576, 8-bit
+  uniform disparity between the metadata's d_min and d_max, 1/m; needs ``pillow-heif``),
+  26 mm-equivalent lens at f/1.8, focus on the centre (the dog);
+- nyu: NYU Depth V2 frame 00050 (640 x 480, Kinect depth in mm, holes filled with the nearest
+  measurement), fx = 518.9 px, f/1.8, focus on the centre;
+- kitti: KITTI frame 0000000050 (1242 x 375, projected LiDAR, ~20 % of pixels measured, the
+  rest filled with the nearest measurement), fx = 707.0 px, f/1.4, focus on the centre.
+
+Each is resized (photo area, depth bilinear) to about 1, 3 or 12 MP keeping its aspect; the
+blur strength follows the lens (``refocus.lens.blur_strength``) at that size. Each row also
+gives the number of depth layers and the pixels the renderer processes (sum of the layers'
+crop boxes, in frames), the scaling of its cost.
 """
 
 from __future__ import annotations
 
 import argparse
+import math
 import statistics
 import sys
 import time
@@ -26,11 +45,17 @@ import cv2
 import numpy as np
 import torch
 
+from scipy import ndimage
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from refocus.bokeh import render_bokeh  # noqa: E402
+from refocus.lens import blur_strength, focal_length_px, focus_disparity_at  # noqa: E402
+from refocus.render import QUALITIES, NumpyOps, render_bokeh  # noqa: E402
+from refocus.render.layers import plan_layers, signed_coc  # noqa: E402
 
 MAX_COC_FRACTION = 0.025
-SIZES = {0.1: (384, 288), 1: (1152, 864), 12: (4000, 3000)}
+SIZES = {0.1: (384, 288), 1: (1152, 864), 3: (2000, 1500), 12: (4000, 3000)}
+SHARED = Path(__file__).resolve().parents[2] / "shared"
+REAL_RGBD = SHARED / "real-rgbd"
 
 
 def synthetic_scene(width: int, height: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray, float, float]:
@@ -58,6 +83,68 @@ def synthetic_scene(width: int, height: int, seed: int = 0) -> tuple[np.ndarray,
     focus = 0.35
     strength = MAX_COC_FRACTION * max(width, height) / float(np.abs(disparity - focus).max())
     return np.clip(image, 0, 1).astype(np.float32), disparity, focus, strength
+
+
+def _nearest_filled(depth: np.ndarray) -> np.ndarray:
+    """Depth (H, W) with its zeros (no measurement) replaced by the nearest measurement."""
+    _, (iy, ix) = ndimage.distance_transform_edt(depth <= 0, return_indices=True)
+    return depth[iy, ix]
+
+
+def load_real(name: str) -> tuple[np.ndarray, np.ndarray, float, float] | None:
+    """(sRGB image (H, W, 3) float32, disparity in 1/m at the image's size, focal length in px
+    at the image's width, f-number) of a real scene, or None where its files are absent."""
+    if name == "iphone":
+        path = SHARED / "real-phone" / "iphone-portrait-pug.heic"
+        try:
+            import pillow_heif
+            from PIL import Image
+        except ImportError:
+            return None
+        if not path.is_file():
+            return None
+        pillow_heif.register_heif_opener()
+        with Image.open(path) as im:
+            image = np.asarray(im.convert("RGB"), np.float32) / 255.0
+            depth = im.info["depth_images"][0]
+            meta = depth.info["metadata"]
+            code = np.asarray(depth, np.float32) / 255.0
+        disparity = meta["d_min"] + code * (meta["d_max"] - meta["d_min"])  # uniform disparity, 1/m
+        h, w = image.shape[:2]
+        disparity = cv2.resize(disparity, (w, h), interpolation=cv2.INTER_LINEAR)
+        return image, disparity.astype(np.float32), focal_length_px(w, h, 26.0), 1.8
+    folder, frame, fx, f_number = {"nyu": ("nyu_depth_v2_metric3d_demo", "00050", 518.8579, 1.8),
+                                   "kitti": ("kitti_metric3d_demo", "0000000050", 707.0493, 1.4)}[name]
+    rgb = REAL_RGBD / folder / "rgb" / (f"rgb_{frame}.jpg" if name == "nyu" else f"{frame}.png")
+    dep = REAL_RGBD / folder / "depth" / (f"sync_depth_{frame}.png" if name == "nyu" else f"{frame}.png")
+    if not (rgb.is_file() and dep.is_file()):
+        return None
+    image = cv2.cvtColor(cv2.imread(str(rgb)), cv2.COLOR_BGR2RGB).astype(np.float32) / 255.0
+    depth = cv2.imread(str(dep), cv2.IMREAD_UNCHANGED).astype(np.float32) / (1000.0 if name == "nyu" else 256.0)
+    disparity = 1.0 / np.maximum(_nearest_filled(depth), 0.1)
+    return image, disparity.astype(np.float32), fx, f_number
+
+
+def real_scene(loaded: tuple[np.ndarray, np.ndarray, float, float],
+               mp: float) -> tuple[np.ndarray, np.ndarray, float, float]:
+    """A loaded real scene at about ``mp`` megapixels: (image, disparity, focus, strength)."""
+    image, disparity, fx, f_number = loaded
+    h0, w0 = disparity.shape
+    scale = math.sqrt(mp * 1e6 / (h0 * w0))
+    w, h = round(w0 * scale), round(h0 * scale)
+    area = cv2.INTER_AREA if scale < 1 else cv2.INTER_LINEAR
+    image = np.clip(cv2.resize(image, (w, h), interpolation=area), 0, 1)
+    disparity = cv2.resize(disparity, (w, h), interpolation=cv2.INTER_LINEAR)
+    focus = focus_disparity_at(disparity, w / 2, h / 2)
+    return image, disparity, focus, blur_strength(f_number, w, h, fx * w / w0)
+
+
+def layer_work(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float,
+               quality: str) -> tuple[int, float]:
+    """(occupied depth layers, pixels in all the layers' crop boxes / frame pixels)."""
+    ops = NumpyOps()
+    _, layers = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), QUALITIES[quality][1])
+    return len(layers), sum(ly.height * ly.width for ly in layers) / disparity.size
 
 
 def gaussian_stack(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float) -> np.ndarray:
@@ -105,7 +192,11 @@ def main(argv: list[str] | None = None) -> dict:
     ap.add_argument("--quick", action="store_true", help="smoke run: 0.1 MP, one repeat")
     ap.add_argument("--no-reference", action="store_true",
                     help="skip the Gaussian-stack reference (it takes minutes at 12 MP on a laptop)")
+    ap.add_argument("--real", action="store_true", help="real photos with real depth (see above)")
+    ap.add_argument("--scenes", default="iphone,nyu,kitti", help="with --real: which scenes")
     args = ap.parse_args(argv)
+    if args.real:
+        return main_real(args)
     sizes = [0.1] if args.quick else [float(s) if "." in s else int(s) for s in args.sizes.split(",")]
     repeats = 1 if args.quick else args.repeats
     cuda = args.device.startswith("cuda")
@@ -137,6 +228,40 @@ def main(argv: list[str] | None = None) -> dict:
                         + ("" if np.isnan(r["ratio"]) else f" ({r['ratio']:.2f}x the Gaussian stack)")
                         for r in rows)
     print(f"render_bokeh on {args.device}: {summary}")
+    return {"device": args.device, "rows": rows}
+
+
+def main_real(args: argparse.Namespace) -> dict:
+    """The real-depth table: per scene and size, layers, processed pixels, ms and the ratio."""
+    sizes = [float(v) for v in args.sizes.split(",")]
+    cuda = args.device.startswith("cuda")
+    rows = []
+    print(f"device {args.device}  quality {args.quality}  repeats {args.repeats}  real depth")
+    print(f"{'scene':>7} {'W x H':>11} {'maxCoC':>7} {'layers':>6} {'frames':>7} "
+          f"{'render_bokeh ms':>16} {'gauss-stack ms':>15} {'ratio':>6}")
+    for name in args.scenes.split(","):
+        loaded = load_real(name)
+        if loaded is None:
+            print(f"{name:>7}  (files or pillow-heif absent: skipped)")
+            continue
+        for mp in sizes:
+            image, disparity, focus, strength = real_scene(loaded, mp)
+            h, w = disparity.shape
+            layers, frames = layer_work(image, disparity, focus, strength, args.quality)
+            if cuda:
+                img_t, disp_t = torch.from_numpy(image).cuda(), torch.from_numpy(disparity).cuda()
+                ours = time_ms(lambda: render_bokeh(img_t, disp_t, focus, strength, quality=args.quality),
+                               args.repeats, True)
+            else:
+                ours = time_ms(lambda: render_bokeh(image, disparity, focus, strength, quality=args.quality),
+                               args.repeats, False)
+            ref = (float("nan") if args.no_reference else
+                   time_ms(lambda: gaussian_stack(image, disparity, focus, strength), 1, False, warm_up=False))
+            max_coc = strength * float(np.abs(disparity - focus).max())
+            rows.append({"scene": name, "mp": mp, "layers": layers, "frames": frames, "ours_ms": ours,
+                         "ref_ms": ref, "ratio": ours / ref})
+            print(f"{name:>7} {w:>5}x{h:<5} {max_coc:7.1f} {layers:6d} {frames:7.1f} {ours:16.1f} "
+                  f"{ref:15.1f} {ours / ref:6.2f}", flush=True)
     return {"device": args.device, "rows": rows}
 
 

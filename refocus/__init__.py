@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 __version__ = "0.1.0"
 
 _PUBLIC = {
-    "render_bokeh": "refocus.bokeh",
+    "render_bokeh": "refocus.render",
     "load_depth_model": "refocus.depth",
     "DepthResult": "refocus.depth.base",
     "RefocusError": "refocus.errors",
@@ -21,7 +21,7 @@ _PUBLIC = {
 __all__ = [*_PUBLIC, "__version__"]
 
 if TYPE_CHECKING:  # pragma: no cover - for type checkers and IDEs only
-    from refocus.bokeh import render_bokeh
+    from refocus.render import render_bokeh
     from refocus.depth import load_depth_model
     from refocus.depth.base import DepthResult
     from refocus.errors import RefocusError

@@ -22,16 +22,8 @@ from refocus.depth.embedded import EmbeddedDepth, embedded_depth_result
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
+from refocus.render.aperture import SHAPES
 
-# Bokeh shapes offered to users (UI, API, CLI), as options of ``render_bokeh``.
-SHAPES: dict[str, dict] = {
-    "disc": {"shape": "disc"},
-    "5-blade": {"shape": "polygon", "blades": 5, "blade_curvature": 0.15},
-    "6-blade": {"shape": "polygon", "blades": 6, "blade_curvature": 0.15},
-    "8-blade": {"shape": "polygon", "blades": 8, "blade_curvature": 0.15},
-    "cats-eye": {"shape": "cats_eye"},
-    "ring": {"shape": "ring"},
-}
 # How the UI names each kind of ``render_bokeh`` shape (a polygon by its blade count).
 _SHAPE_KIND_LABELS = {
     "disc": "Disc (round aperture)",
@@ -416,7 +408,7 @@ class Refocuser:
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
         """
-        from refocus.bokeh import render_bokeh
+        from refocus.render import render_bokeh
 
         height, width = image.shape[:2]
         if disparity.shape != (height, width):

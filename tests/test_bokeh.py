@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from refocus.bokeh import SHAPES, Aperture, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
+from refocus.render import APERTURES, Aperture, TorchOps, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
 from refocus.errors import RefocusError
 
 
@@ -57,7 +57,7 @@ def test_defocused_point_becomes_a_disc_of_radius_r_with_the_same_energy(radius,
     assert lum[rho > radius + rim].max() < 0.05 * lum.max()
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_defocused_point_takes_the_aperture_shape(shape):
     img = point_light(41, 0.6)
     out = render_bokeh(img, flat(41, 0.0), 1.0, 5.0, shape=shape, blades=5, rotation=10.0, cats_eye=0.0)
@@ -69,7 +69,7 @@ def test_defocused_point_takes_the_aperture_shape(shape):
     np.testing.assert_allclose(lin, expected, atol=2e-4)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_a_light_keeps_a_crisp_rim_when_blurred_at_reduced_resolution(shape):
     """At default quality a radius of 20 px is blurred at 1/4 resolution, which softens the rim
     of a bokeh ball by about 4 px (40-60 % of its brightness off at the rim); a clipped light's
@@ -99,7 +99,7 @@ def test_uniform_image_stays_uniform_at_any_depth(quality):
     np.testing.assert_allclose(out, img, atol=2e-4)  # no darkening at borders or depth edges
 
 
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_constant_depth_equals_one_convolution_with_the_kernel(shape):
     rng = np.random.default_rng(1)
     img = rng.uniform(0, 0.9, (50, 60, 3)).astype(np.float32)
@@ -114,7 +114,7 @@ def test_constant_depth_equals_one_convolution_with_the_kernel(shape):
 
 
 def test_kernels_conserve_energy_and_stay_within_their_radius():
-    for shape in SHAPES:
+    for shape in APERTURES:
         for radius in [0.0, 0.3, 0.7, 1.5, 4.0, 9.6]:
             for offset in [(0.0, 0.0), (1.0, -1.0)]:
                 k = aperture_kernel(radius, Aperture(shape, 7, 15.0, 0.3, 1.0), offset)
@@ -232,35 +232,31 @@ def test_numpy_and_torch_inputs_agree():
     np.testing.assert_allclose(out_t.numpy(), out_np, atol=1e-6)
 
 
-@pytest.mark.parametrize("shape", SHAPES)
-def test_torch_ops_path_matches_opencv_path(monkeypatch, shape):
+@pytest.mark.parametrize("shape", APERTURES)
+def test_torch_ops_path_matches_opencv_path(shape):
     """The CUDA code path (torch conv/pool/interpolate), run on the CPU, against OpenCV's."""
-    import refocus.bokeh as bokeh
-
     img, disparity = random_scene(40, 53)
     cv = render_bokeh(img, disparity, 0.5, 25.0, shape=shape)
-    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
-    np.testing.assert_allclose(render_bokeh(img, disparity, 0.5, 25.0, shape=shape), cv, atol=2e-4)
+    torch_ops = render_bokeh(img, disparity, 0.5, 25.0, shape=shape, backend=TorchOps("cpu"))
+    np.testing.assert_allclose(torch_ops, cv, atol=2e-4)
 
 
 @pytest.mark.parametrize("quality, size", [("preview", (61, 47)), ("high", (61, 47)),
                                            ("default", (150, 210))])
-def test_torch_ops_path_matches_opencv_path_at_every_quality(monkeypatch, quality, size):
+def test_torch_ops_path_matches_opencv_path_at_every_quality(quality, size):
     """The batched torch path at other downsampling factors and layer widths (wide layers
     with a large factor, and 1 px layers at full resolution), on a scene with a sharp
     occluding edge so the fill and the crops matter; at 150 x 210 the fill's pyramid is cut
     short and summarised by its mean (FILL_LEVELS)."""
-    import refocus.bokeh as bokeh
-
     img, disparity = random_scene(*size, seed=3)
     disparity[:, 20:] += 1.0
     cv = render_bokeh(img, disparity, 0.9, 20.0, quality=quality)
-    monkeypatch.setattr(bokeh, "_FORCE_TORCH_OPS", True)
-    np.testing.assert_allclose(render_bokeh(img, disparity, 0.9, 20.0, quality=quality), cv, atol=2e-4)
+    torch_ops = render_bokeh(img, disparity, 0.9, 20.0, quality=quality, backend=TorchOps("cpu"))
+    np.testing.assert_allclose(torch_ops, cv, atol=2e-4)
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-@pytest.mark.parametrize("shape", SHAPES)
+@pytest.mark.parametrize("shape", APERTURES)
 def test_cpu_and_cuda_agree(shape):
     img, disparity = random_scene(120, 161)
     cpu = render_bokeh(img, disparity, 0.5, 30.0, shape=shape)
@@ -303,3 +299,87 @@ def test_bad_inputs_raise_a_clear_value_error(args, kwargs, words):
         render_bokeh(*args, **kwargs)
     assert isinstance(info.value, RefocusError)
     assert words in str(info.value)
+
+
+# --- the shape table and the backends ----------------------------------------------------------
+def test_every_user_facing_shape_renders_with_its_options():
+    from refocus.render import SHAPES
+
+    assert list(SHAPES) == ["disc", "5-blade", "6-blade", "8-blade", "cats-eye", "ring"]
+    img, disparity = random_scene(24, 31)
+    for name, options in SHAPES.items():
+        assert options["shape"] in APERTURES, name
+        out = render_bokeh(img, disparity, 0.5, 8.0, **options)
+        assert out.shape == img.shape and np.isfinite(out).all()
+
+
+def test_cpu_render_leaves_torch_threads_alone(monkeypatch):
+    """No process-wide setting is changed per render: the CPU backend runs no torch op."""
+    def refuse(*_):
+        raise AssertionError("render_bokeh changed torch's thread count")
+
+    monkeypatch.setattr(torch, "set_num_threads", refuse)
+    img, disparity = random_scene(30, 40)
+    assert render_bokeh(img, disparity, 0.5, 12.0).shape == (30, 40, 3)
+    out = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), 0.5, 12.0)
+    assert isinstance(out, torch.Tensor)
+
+
+# --- tilted focal plane and focus falloff ------------------------------------------------------
+def ramp_scene(h: int = 48, w: int = 64) -> tuple[np.ndarray, np.ndarray]:
+    """A textured plane receding from left (disparity 1, near) to right (0, far)."""
+    img, _ = random_scene(h, w, seed=11)
+    return img, np.tile(np.linspace(1.0, 0.0, w, dtype=np.float32), (h, 1))
+
+
+def test_focal_plane_through_three_points_of_a_ramp_keeps_the_whole_ramp_sharp():
+    img, ramp = ramp_scene()
+    h, w = ramp.shape
+    # the plane D = a x + b y + c through three points the user clicked on the ramp
+    points = [(5, 4), (60, 10), (30, 40)]
+    a, b, c = np.linalg.solve([[x, y, 1.0] for x, y in points], [ramp[y, x] for x, y in points])
+    yy, xx = np.mgrid[0:h, 0:w]
+    plane = (a * xx + b * yy + c).astype(np.float32)
+    np.testing.assert_allclose(render_bokeh(img, ramp, plane, 40.0), img, atol=1e-4)
+    # one focus disparity for the whole frame blurs most of the ramp
+    assert np.abs(render_bokeh(img, ramp, 0.5, 40.0) - img).mean() > 0.05
+
+
+def test_per_pixel_focus_equal_everywhere_is_the_scalar_focus():
+    img, disparity = random_scene(40, 50)
+    scalar = render_bokeh(img, disparity, 0.4, 15.0)
+    np.testing.assert_array_equal(render_bokeh(img, disparity, np.full((40, 50), 0.4, np.float32), 15.0), scalar)
+    as_torch = render_bokeh(torch.from_numpy(img), torch.from_numpy(disparity), torch.full((40, 50), 0.4), 15.0)
+    np.testing.assert_allclose(as_torch.numpy(), scalar, atol=1e-6)
+
+
+@pytest.mark.parametrize("focus, words", [(np.zeros((3, 3), np.float32), "to match the image"),
+                                          (np.full((4, 4), np.inf, np.float32), "infinite")])
+def test_bad_focus_maps_raise_a_clear_value_error(focus, words):
+    with pytest.raises(RefocusError, match=words):
+        render_bokeh(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), focus, 1.0)
+
+
+def test_focus_falloff_zero_is_the_hard_band_and_larger_falloff_eases_the_blur_in():
+    from refocus.render.backends import NumpyOps
+    from refocus.render.layers import signed_coc
+
+    img, ramp = ramp_scene()
+    hard = render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1)
+    np.testing.assert_array_equal(render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1, focus_falloff=0.0), hard)
+    soft = render_bokeh(img, ramp, 0.5, 30.0, focus_range=0.1, focus_falloff=0.2)
+    # just past the band's edge (|D - 0.5| = 0.1 .. 0.2) the soft render is sharper ...
+    edge = (np.abs(ramp - 0.5) > 0.12) & (np.abs(ramp - 0.5) < 0.2)
+    assert np.abs(soft - img)[edge].mean() < 0.5 * np.abs(hard - img)[edge].mean()
+    # ... and the CoC has no kink there: it starts quadratically and tends to the lens's slope
+    d = np.full((1, 400), 0.5, np.float32)  # wide enough that no CoC reaches the cap (long edge)
+    d[0, :5] = [0.5, 0.6, 0.61, 5.5, 10.5]
+    coc = np.abs(signed_coc(NumpyOps(), d, 0.5, 30.0, 0.1, 0.2)[0])
+    assert coc[0] == coc[1] == 0.0
+    assert 0.0 < coc[2] < 30.0 * 0.01 * 0.1  # far below the hard band's 0.3 px
+    assert abs((coc[4] - coc[3]) / 5.0 - 30.0) < 0.1  # linear growth at the lens's rate far out
+
+
+def test_focus_falloff_must_be_non_negative():
+    with pytest.raises(RefocusError, match="focus_falloff"):
+        render_bokeh(np.zeros((4, 4, 3), np.float32), np.zeros((4, 4), np.float32), 0.0, 1.0, focus_falloff=-1)

@@ -20,7 +20,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
-from refocus.bokeh import render_bokeh
+from refocus.render import render_bokeh
 from refocus.errors import RefocusError
 from refocus.io import MAX_RELATIVE_DISPARITY, load_depth_map, load_photo
 

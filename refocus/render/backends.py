@@ -1,0 +1,326 @@
+"""The few array operations the renderer needs, on two backends.
+
+The algorithm (``composite.py`` and the step modules) is written once over these operations;
+a backend only says *how* to resample, convolve and count on its arrays:
+
+- ``NumpyOps`` (the CPU): numpy arrays, convolutions and resizes through OpenCV (an order of
+  magnitude faster than torch's CPU conv for these small depthwise kernels, with its own
+  thread pool), elementwise work in numpy. No torch op runs, so torch's thread pool is never
+  involved and no process-wide thread setting is touched.
+- ``TorchOps`` (CUDA, or any torch device): torch tensors; the layers of a batch are blurred
+  by one grouped convolution (a GPU renderer is bound by kernel launches, not arithmetic),
+  full-resolution blurs by FFT, and no result is read back to the host mid-render except the
+  few scalars that decide the work (layer table, whether a layer holds lights).
+
+Arrays are channels last: a layer stack is (N, h, w, C), an image (h, w, C). Both backends
+define the operations identically: zero padding, tent (centroid-keeping) or box downsampling,
+half-pixel-centred bilinear upsampling.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import cv2
+import numpy as np
+import torch
+import torch.nn.functional as F
+from scipy.fft import next_fast_len
+
+Array = Any  # np.ndarray on NumpyOps, torch.Tensor on TorchOps
+
+
+def tent(s: int) -> tuple[np.ndarray, int]:
+    """1-D weights of the downsampling filter and the offset of its first tap from a block start.
+
+    The filter is the adjoint of half-pixel bilinear upsampling (a tent of half-width s around
+    each block centre, divided by s): every point keeps its energy *and* its centroid, so a
+    small bright light blurred at reduced resolution lands where it should.
+    """
+    centre = (s - 1) / 2
+    first = int(math.ceil(centre - s + 1e-9))
+    offsets = np.arange(first, int(math.floor(centre + s - 1e-9)) + 1)
+    return ((1.0 - np.abs(offsets - centre) / s) / s).astype(np.float32), first
+
+
+def _padded_kernels(kernels: Sequence[np.ndarray], flip: bool) -> np.ndarray:
+    """(N, n, n) float32: each kernel centred in the largest one's size (zeros around it),
+    flipped when the convolution routine correlates."""
+    size = max(k.shape[0] for k in kernels)
+    weight = np.zeros((len(kernels), size, size), np.float32)
+    for i, k in enumerate(kernels):
+        o = (size - k.shape[0]) // 2
+        weight[i, o:o + k.shape[0], o:o + k.shape[0]] = k[::-1, ::-1] if flip else k
+    return weight
+
+
+class NumpyOps:
+    """The CPU backend: numpy arrays, OpenCV filters. Layers are blurred one at a time (a batch
+    would only cost memory here), and reading a value to decide work is free."""
+
+    batch_pixels = 0  # every layer is its own batch
+    branch_on_values = True  # skip work after looking at the data (no device to sync)
+
+    # --- creation and transfer
+    def zeros(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.zeros(shape, np.float32)
+
+    def empty(self, shape: tuple[int, ...]) -> np.ndarray:
+        return np.empty(shape, np.float32)
+
+    def asarray(self, a: np.ndarray) -> np.ndarray:
+        return np.asarray(a)
+
+    def to_host(self, x: np.ndarray) -> np.ndarray:
+        return np.asarray(x)
+
+    def from_input(self, x: np.ndarray | torch.Tensor) -> np.ndarray:
+        if isinstance(x, torch.Tensor):
+            x = x.detach().cpu().numpy()
+        return np.ascontiguousarray(x, dtype=np.float32)
+
+    # --- elementwise and reductions
+    maximum = staticmethod(np.maximum)
+    where = staticmethod(np.where)
+    sign = staticmethod(np.sign)
+    isfinite = staticmethod(np.isfinite)
+
+    def nan_to_num(self, x: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(x, nan=0.0)
+
+    def pow(self, x: np.ndarray, p: float) -> np.ndarray:
+        """x ** p for x >= 0 (OpenCV's is multi-threaded and several times numpy's speed)."""
+        return cv2.pow(np.ascontiguousarray(x).reshape(-1, 1), p).reshape(x.shape)
+
+    def min_last(self, x: np.ndarray) -> np.ndarray:
+        return x.min(axis=-1, keepdims=True)
+
+    def mean_hw(self, x: np.ndarray) -> np.ndarray:
+        return x.mean(axis=(0, 1), keepdims=True, dtype=np.float32)
+
+    def cat(self, xs: Sequence[np.ndarray]) -> np.ndarray:
+        return np.concatenate(xs, axis=-1)
+
+    def as_float(self, x: np.ndarray) -> np.ndarray:
+        return x.astype(np.float32)
+
+    def addcmul(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
+        """a + b * c (broadcasting), into ``out`` if given (which may be one of the inputs)."""
+        return np.add(a, b * c, out=out)
+
+    def rows(self, xs: Sequence[np.ndarray]) -> np.ndarray:
+        """Concatenate (..., C) arrays as rows of one (P, C) array."""
+        return np.concatenate([x.reshape(-1, x.shape[-1]) for x in xs])
+
+    # --- counting
+    def bucketize(self, x: np.ndarray, edges: np.ndarray) -> np.ndarray:
+        """Index i with edges[i - 1] < x <= edges[i] (torch.bucketize's convention)."""
+        return np.searchsorted(edges, x, side="left")
+
+    def bincount(self, idx: np.ndarray, weights: np.ndarray | None, n: int) -> np.ndarray:
+        return np.bincount(idx.reshape(-1), None if weights is None else weights.reshape(-1), n)
+
+    def arange(self, n: int) -> np.ndarray:
+        return np.arange(n)
+
+    # --- resampling and convolution
+    def tent_downsample(self, x: np.ndarray, s: int) -> np.ndarray:
+        """(N, h, w, C) -> (N, ceil(h/s), ceil(w/s), C), zero padding, centroids kept."""
+        if s == 1:
+            return x
+        taps, first = tent(s)
+        n, h, w, c = x.shape
+        out = [cv2.sepFilter2D(np.ascontiguousarray(layer), -1, taps, taps, anchor=(-first, -first),
+                               borderType=cv2.BORDER_CONSTANT).reshape(h, w, c)[::s, ::s] for layer in x]
+        return np.ascontiguousarray(np.stack(out))
+
+    def box_downsample(self, x: np.ndarray, f: int) -> np.ndarray:
+        """(h, w, C) -> (ceil(h/f), ceil(w/f), C): block means, zero padding."""
+        if f == 1:
+            return x
+        h, w, c = x.shape
+        padded = np.pad(x, ((0, -h % f), (0, -w % f), (0, 0))) if (h % f or w % f) else x
+        small = cv2.resize(padded, (padded.shape[1] // f, padded.shape[0] // f), interpolation=cv2.INTER_AREA)
+        return small.reshape(padded.shape[0] // f, padded.shape[1] // f, c)
+
+    def upsample(self, x: np.ndarray, h: int, w: int) -> np.ndarray:
+        """Bilinear resize of (h', w', C) or (N, h', w', C) to (h, w) with half-pixel centres."""
+        if x.shape[-3:-1] == (h, w):
+            return x
+        if x.ndim == 4:
+            return np.stack([self.upsample(layer, h, w) for layer in x])
+        out = cv2.resize(np.ascontiguousarray(x), (w, h), interpolation=cv2.INTER_LINEAR)
+        return out.reshape(h, w, x.shape[-1])
+
+    def convolve(self, x: np.ndarray, kernels: Sequence[np.ndarray], exact: bool = False) -> np.ndarray:
+        """Scatter each layer x[i] (h, w, C) with kernels[i] (true convolution, zero padding).
+        OpenCV switches to a DFT for large kernels by itself, so ``exact`` needs nothing more."""
+        if all(k.shape == (1, 1) for k in kernels):
+            return x
+        h, w, c = x.shape[1:]
+        return np.stack([cv2.filter2D(np.ascontiguousarray(layer), -1, np.ascontiguousarray(k[::-1, ::-1]),
+                                      borderType=cv2.BORDER_CONSTANT).reshape(h, w, c)
+                         for layer, k in zip(x, kernels)])
+
+    def clamp_to_crops(self, x: np.ndarray, hs: Sequence[int], ws: Sequence[int]) -> np.ndarray:
+        """Repeat each layer's last row hs[i] - 1 and column ws[i] - 1 beyond them."""
+        out = x.copy()
+        for i, (h, w) in enumerate(zip(hs, ws)):
+            out[i, h:] = out[i, h - 1:h]
+            out[i, :, w:] = out[i, :, w - 1:w]
+        return out
+
+    def light_groups(self, lights: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
+        """Connected groups of the lit pixels of one layer's lights (1, h, w, 3): (count incl.
+        the background, labels (h, w), stats as OpenCV gives them), for the sparse blur."""
+        lit = (lights[0].max(axis=-1) > 0.0).astype(np.uint8)
+        return cv2.connectedComponentsWithStats(lit, connectivity=8)[:3]
+
+
+class TorchOps:
+    """The torch backend (CUDA; also runs on the CPU, for tests and launch counts)."""
+
+    batch_pixels = 1 << 25  # largest batch of one blur (layers x crop pixels)
+    branch_on_values = False  # no host syncs to decide work: multiply by a 0/1 gate instead
+
+    def __init__(self, device: str | torch.device = "cpu") -> None:
+        self.device = torch.device(device)
+
+    # --- creation and transfer
+    def zeros(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.zeros(shape, device=self.device, dtype=torch.float32)
+
+    def empty(self, shape: tuple[int, ...]) -> torch.Tensor:
+        return torch.empty(shape, device=self.device, dtype=torch.float32)
+
+    def asarray(self, a: np.ndarray) -> torch.Tensor:
+        return torch.as_tensor(np.ascontiguousarray(a)).to(self.device)
+
+    def to_host(self, x: torch.Tensor) -> np.ndarray:
+        return x.cpu().numpy()
+
+    def from_input(self, x: np.ndarray | torch.Tensor) -> torch.Tensor:
+        t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
+        return t.to(device=self.device, dtype=torch.float32).contiguous()
+
+    # --- elementwise and reductions
+    maximum = staticmethod(torch.maximum)
+    where = staticmethod(torch.where)
+    sign = staticmethod(torch.sign)
+    isfinite = staticmethod(torch.isfinite)
+
+    def nan_to_num(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(x, nan=0.0)
+
+    def pow(self, x: torch.Tensor, p: float) -> torch.Tensor:
+        return x ** p
+
+    def min_last(self, x: torch.Tensor) -> torch.Tensor:
+        return x.amin(dim=-1, keepdim=True)
+
+    def mean_hw(self, x: torch.Tensor) -> torch.Tensor:
+        return x.mean(dim=(0, 1), keepdim=True)
+
+    def cat(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat(list(xs), dim=-1)
+
+    def as_float(self, x: torch.Tensor) -> torch.Tensor:
+        return x.to(torch.float32)
+
+    def addcmul(self, a: torch.Tensor, b: torch.Tensor, c: torch.Tensor,
+                out: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.addcmul(a, b, c) if out is None else torch.addcmul(a, b, c, out=out)
+
+    def rows(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
+        return torch.cat([x.reshape(-1, x.shape[-1]) for x in xs])
+
+    # --- counting
+    def bucketize(self, x: torch.Tensor, edges: np.ndarray) -> torch.Tensor:
+        return torch.bucketize(x, torch.from_numpy(edges).to(x.device))
+
+    def bincount(self, idx: torch.Tensor, weights: torch.Tensor | None, n: int) -> torch.Tensor:
+        return torch.bincount(idx.reshape(-1), None if weights is None else weights.reshape(-1), minlength=n)
+
+    def arange(self, n: int) -> torch.Tensor:
+        return torch.arange(n, device=self.device)
+
+    # --- resampling and convolution (channels first inside, one grouped op per batch)
+    @staticmethod
+    def _planes(x: torch.Tensor) -> torch.Tensor:  # (N, h, w, C) -> (1, N * C, h, w)
+        n, h, w, c = x.shape
+        return x.permute(0, 3, 1, 2).reshape(1, n * c, h, w)
+
+    @staticmethod
+    def _layers(y: torch.Tensor, n: int) -> torch.Tensor:  # (1, N * C, h, w) -> (N, h, w, C)
+        return y.view(n, -1, *y.shape[2:]).permute(0, 2, 3, 1)
+
+    def tent_downsample(self, x: torch.Tensor, s: int) -> torch.Tensor:
+        if s == 1:
+            return x
+        taps, first = tent(s)
+        n, h, w, c = x.shape
+        k = torch.from_numpy(taps).to(x.device)
+        y = F.pad(self._planes(x), (-first, len(taps) + first - 1 + (-w % s),
+                                    -first, len(taps) + first - 1 + (-h % s)))
+        y = F.conv2d(y, k.view(1, 1, 1, -1).expand(n * c, 1, 1, -1), stride=(1, s), groups=n * c)
+        y = F.conv2d(y, k.view(1, 1, -1, 1).expand(n * c, 1, -1, 1), stride=(s, 1), groups=n * c)
+        return self._layers(y, n)
+
+    def box_downsample(self, x: torch.Tensor, f: int) -> torch.Tensor:
+        if f == 1:
+            return x
+        # zero padding to a multiple of f = ceil_mode with the full block as divisor
+        y = F.avg_pool2d(x.permute(2, 0, 1)[None], f, f, 0, True, True, f * f)
+        return y[0].permute(1, 2, 0)
+
+    def upsample(self, x: torch.Tensor, h: int, w: int) -> torch.Tensor:
+        if tuple(x.shape[-3:-1]) == (h, w):
+            return x
+        batched = x if x.ndim == 4 else x[None]
+        n = batched.shape[0]
+        y = F.interpolate(self._planes(batched), size=(h, w), mode="bilinear", align_corners=False)
+        y = self._layers(y, n)
+        return y if x.ndim == 4 else y[0]
+
+    def convolve(self, x: torch.Tensor, kernels: Sequence[np.ndarray], exact: bool = False) -> torch.Tensor:
+        """One grouped convolution for the whole batch; by FFT when ``exact`` (the large kernels
+        of full-resolution blurs), the same result to float round-off, zero padding included."""
+        if all(k.shape == (1, 1) for k in kernels):
+            return x
+        n, h, w, c = x.shape
+        if exact:
+            weight = torch.from_numpy(_padded_kernels(kernels, flip=False)).to(x.device)
+            m = weight.shape[-1] // 2
+            # the whole linear convolution (no wrap-around), padded to a size the FFT is fast at
+            full = (next_fast_len(h + 2 * m, real=True), next_fast_len(w + 2 * m, real=True))
+            spectrum = torch.fft.rfft2(x.permute(0, 3, 1, 2), s=full)
+            spectrum *= torch.fft.rfft2(weight, s=full)[:, None]
+            return torch.fft.irfft2(spectrum, s=full)[..., m:m + h, m:m + w].permute(0, 2, 3, 1)
+        weight = torch.from_numpy(np.repeat(_padded_kernels(kernels, flip=True), c, axis=0)[:, None])
+        y = F.conv2d(self._planes(x), weight.to(x.device), padding=weight.shape[-1] // 2, groups=n * c)
+        return self._layers(y, n)
+
+    def clamp_to_crops(self, x: torch.Tensor, hs: Sequence[int], ws: Sequence[int]) -> torch.Tensor:
+        n, h, w, c = x.shape
+        rows = torch.from_numpy(np.minimum(np.arange(h)[None], np.array(hs)[:, None] - 1)).to(x.device)
+        cols = torch.from_numpy(np.minimum(np.arange(w)[None], np.array(ws)[:, None] - 1)).to(x.device)
+        x = x.gather(1, rows.view(n, h, 1, 1).expand(n, h, w, c))
+        return x.gather(2, cols.view(n, 1, w, 1).expand(n, h, w, c))
+
+    def light_groups(self, lights: torch.Tensor) -> None:
+        """None: blur all lights of a batch at once (grouping them would need the host)."""
+        return None
+
+
+Ops = NumpyOps | TorchOps
+
+
+def ops_for(x: Array) -> Ops:
+    """The backend of an array: numpy -> NumpyOps, torch tensor -> TorchOps on its device."""
+    return TorchOps(x.device) if isinstance(x, torch.Tensor) else NumpyOps()
+
+
+def ops_for_device(device: torch.device) -> Ops:
+    """The backend for a device: the CPU renders with numpy/OpenCV, any other device with torch."""
+    return NumpyOps() if device.type == "cpu" else TorchOps(device)

@@ -1,0 +1,60 @@
+"""Step 1 of the renderer: colour. sRGB decoding to linear light (where light adds up), the
+energy hidden in clipped highlights, the optional highlight boost, and encoding back.
+
+The functions take numpy arrays or torch tensors and return the same kind.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from refocus.render.backends import Array, ops_for
+
+
+def srgb_to_linear(x: Array) -> Array:
+    """sRGB-encoded values in [0, 1] -> linear light in [0, 1] (IEC 61966-2-1)."""
+    ops = ops_for(x)
+    x = x.clip(0.0, 1.0)
+    return ops.where(x <= 0.04045, x / 12.92, ops.pow((x + 0.055) / 1.055, 2.4))
+
+
+def linear_to_srgb(x: Array) -> Array:
+    """Linear light -> sRGB-encoded values in [0, 1]; values above 1 clip, as a sensor does."""
+    ops = ops_for(x)
+    x = x.clip(0.0, 1.0)
+    return ops.where(x <= 0.0031308, 12.92 * x, 1.055 * ops.pow(x.clip(1e-12, None), 1 / 2.4) - 0.055)
+
+
+def recover_clipped_highlights(linear: Array, srgb: Array, gain: float) -> Array:
+    """Estimate the energy of clipped highlights (inverse tone mapping of saturated pixels).
+
+    An 8-bit photo stores every light brighter than white as 1.0; a real lens spreads the true,
+    larger energy into a bright disc. A pixel whose three channels are all saturated is taken to
+    be a light source ``gain`` times the clip level (fixed prior, default 4 = 2 stops of
+    highlight headroom); the gain ramps in smoothly as the darkest channel goes from 0.94 to
+    0.99 so that nothing jumps. ``gain = 1`` disables it.
+
+    Args:
+        linear: (H, W, 3) linear light.
+        srgb: (H, W, 3) the same image sRGB-encoded, in [0, 1].
+        gain: >= 1.
+    Returns:
+        (H, W, 3) linear light, >= the input.
+    """
+    if gain == 1.0:
+        return linear
+    saturation = ((ops_for(srgb).min_last(srgb) - 0.94) / 0.05).clip(0.0, 1.0)
+    return linear * (1.0 + (gain - 1.0) * saturation)
+
+
+def boost_highlights(linear: Array, srgb: Array, coc: Array, boost: float, threshold: float) -> Array:
+    """Stylised extra gain for bright, out-of-focus pixels (option ``highlight_boost``).
+
+    Pixels whose sRGB luminance exceeds ``threshold`` are multiplied by up to ``1 + boost``; the
+    gain ramps in over 0.05 of luminance above the threshold and with the blur radius from 0.5
+    to 1.5 px, so in-focus pixels and pixels below the threshold are untouched.
+    """
+    luma = srgb @ ops_for(srgb).asarray(np.array([0.2126, 0.7152, 0.0722], np.float32))
+    bright = ((luma - threshold) / 0.05).clip(0.0, 1.0)
+    defocus = (abs(coc) - 0.5).clip(0.0, 1.0)
+    return linear * (1.0 + boost * bright * defocus)[..., None]

@@ -1,0 +1,101 @@
+"""The public entry point ``render_bokeh``: checks, picks the backend, runs the steps in order."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import torch
+
+from refocus.render.backends import Ops, ops_for_device
+from refocus.render.checks import QUALITIES, as_array, check_arrays, check_map, check_number, check_options
+from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clipped_highlights, srgb_to_linear
+from refocus.render.composite import composite_layers
+from refocus.render.layers import signed_coc
+
+
+def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: float, *,
+                 shape: str = "disc", blades: int = 6, rotation: float = 0.0,
+                 blade_curvature: float = 0.0, cats_eye: float = 0.5,
+                 highlight_boost: float = 0.0, highlight_threshold: float = 0.9,
+                 focus_range: float = 0.0, focus_falloff: float = 0.0, clipped_gain: float = 4.0,
+                 quality: str = "default", device: str | torch.device | None = None,
+                 backend: Ops | None = None) -> Any:
+    """Render the shallow depth of field a real lens focused at ``focus_disparity`` would record.
+
+    Linear light, depth layers composited back to front with the aperture kernel of each
+    layer's circle of confusion (CoC) ``r = strength * max(|D - focus_disparity| - focus_range, 0)``
+    pixels; occlusion-aware (no halos, sharp in-focus edges, partial occlusion by a defocused
+    foreground, hidden background filled from its surroundings).
+
+    Args:
+        image: (H, W, 3) float sRGB-encoded in [0, 1] (values outside are clipped), numpy array
+            or torch tensor.
+        disparity: (H, W) float, any finite values, larger = nearer (same kind as image).
+        focus_disparity: the disparity rendered sharp: a number, or an (H, W) array of the
+            focus disparity of every pixel (a tilted focal plane, as a tilt-shift lens gives:
+            a plane in (x, y, disparity) space; the CoC is computed per pixel).
+        strength: CoC radius in pixels per unit of disparity, >= 0.
+        shape: aperture, "disc" (default), "polygon", "ring" or "cats_eye" (the user-facing
+            presets are ``refocus.render.SHAPES``).
+        blades: polygon blade count, >= 3.
+        rotation: polygon rotation in degrees.
+        blade_curvature: 0 straight blades ... 1 circular.
+        cats_eye: 0..1, strength of the cat's-eye clipping towards the frame edges.
+        highlight_boost: >= 0, extra gain (1 + boost) for out-of-focus pixels brighter than
+            ``highlight_threshold`` (stylisation; 0 = off).
+        highlight_threshold: sRGB luminance in [0, 1] above which a pixel is a highlight.
+        focus_range: >= 0, half-width in disparity of the band around the focus that stays sharp.
+        focus_falloff: >= 0, disparity over which the blur eases in past the band's edges: a
+            spot of ``strength * focus_falloff`` px, which the eye accepts as sharp, adds in
+            quadrature to the lens's blur, so the visible blur is
+            ``sqrt(r^2 + (strength * focus_falloff)^2) - strength * focus_falloff`` (quadratic
+            onset, then the lens's linear growth). 0 (default) is the hard band, exactly.
+        clipped_gain: >= 1, assumed brightness of fully clipped pixels relative to white (energy
+            of light sources lost to clipping; 1 = off). Part of the physical default.
+        quality: "preview" (fastest), "default", or "high" (every blur at full resolution with
+            1 px layers; slow).
+        device: "cpu", "cuda", ... to run on; default: the input tensor's device, or the CPU.
+            The CPU renders with numpy and OpenCV, other devices with torch.
+        backend: the array backend to run on (``refocus.render.backends.NumpyOps()`` or
+            ``TorchOps(device)``); overrides ``device``. For tests and benchmarks, e.g. the
+            torch code path on the CPU.
+    Returns:
+        (H, W, 3) float32 sRGB in [0, 1], numpy array for numpy input, torch tensor on the input's
+        device for torch input.
+    Raises:
+        RefocusError (a ValueError): for inputs of the wrong shape, dtype or range.
+
+    Example:
+        >>> img = np.full((4, 5, 3), 0.5, np.float32)
+        >>> render_bokeh(img, np.ones((4, 5), np.float32), 1.0, 10.0).shape
+        (4, 5, 3)
+    """
+    aperture = check_options(shape, blades, rotation, blade_curvature, cats_eye, highlight_boost,
+                             highlight_threshold, focus_range, focus_falloff, clipped_gain, quality)
+    strength = check_number("strength", strength, minimum=0.0)
+    is_torch = isinstance(image, torch.Tensor)
+    ops = backend if backend is not None else ops_for_device(
+        torch.device(device) if device is not None else (image.device if is_torch else torch.device("cpu")))
+    img = as_array("image", image, ops)
+    disp = as_array("disparity", disparity, ops)
+    check_arrays(ops, img, disp)
+    if isinstance(focus_disparity, (np.ndarray, torch.Tensor)):
+        focus = as_array("focus_disparity", focus_disparity, ops)
+        check_map(ops, "focus_disparity", focus, tuple(img.shape[:2]))
+    else:
+        focus = check_number("focus_disparity", focus_disparity)
+
+    with torch.no_grad():
+        srgb = img.clip(0.0, 1.0)
+        coc = signed_coc(ops, disp, focus, strength, focus_range, focus_falloff)
+        linear = recover_clipped_highlights(srgb_to_linear(srgb), srgb, clipped_gain)
+        if highlight_boost > 0.0:
+            linear = boost_highlights(linear, srgb, coc, highlight_boost, highlight_threshold)
+        fine_radius, relative_width = QUALITIES[quality]
+        out = linear_to_srgb(composite_layers(ops, linear, coc, aperture, fine_radius, relative_width))
+        out = ops.nan_to_num(out).clip(0.0, 1.0)
+
+    if is_torch:
+        return out.to(image.device) if isinstance(out, torch.Tensor) else torch.from_numpy(out).to(image.device)
+    return ops.to_host(out)

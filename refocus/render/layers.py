@@ -1,0 +1,159 @@
+"""Step 3 of the renderer: the circle of confusion of every pixel and its depth layers.
+
+The signed CoC ``c`` (pixels, > 0 behind the focal plane) is quantised into layers, 1 px wide
+for small blurs and ~12 % wide for large ones; each layer is described by its blur radius and
+the crop box that holds its pixels and everything its blur and fill can reach.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Iterator
+
+import numpy as np
+
+from refocus.render.backends import Array, Ops
+
+
+def signed_coc(ops: Ops, disparity: Array, focus_disparity: float | Array, strength: float,
+               focus_range: float, focus_falloff: float = 0.0) -> Array:
+    """Signed CoC radius in pixels (H, W), > 0 behind the focal plane.
+
+    The geometric CoC of a thin lens is ``strength * |focus - D|``; ``focus_range`` widens the
+    focal plane into a band ``|D - focus| <= focus_range`` that stays sharp, and the CoC grows
+    from the band's edge: ``r = strength * e`` with ``e = max(|D - focus| - focus_range, 0)``.
+    ``focus_disparity`` is a scalar or an (H, W) array (a tilted or curved focal surface).
+
+    ``focus_falloff`` (disparity units, >= 0) softens the band's edge. Blur radii of independent
+    spreads add in quadrature, so a spot the eye takes as sharp, of radius
+    ``c0 = strength * focus_falloff`` (the "acceptable circle of confusion" of depth-of-field
+    tables), hides the first part of the lens's blur: the visible extra blur is
+    ``sqrt((strength * e)^2 + c0^2) - c0``. It starts quadratically (no kink at the band's
+    edge), turns linear after about ``focus_falloff`` past the edge, and then trails the lens's
+    own blur by ``c0`` pixels. ``focus_falloff = 0`` is the hard band, exactly.
+
+    The radius is capped at the image's long edge (a larger blur looks the same).
+    """
+    d = focus_disparity - disparity
+    excess = (abs(d) - focus_range).clip(0.0, None)
+    if focus_falloff > 0.0:
+        c0 = strength * focus_falloff
+        r = ((strength * excess) ** 2 + c0 * c0) ** 0.5 - c0
+    else:
+        r = strength * excess
+    # strength 0 times a difference that overflowed float32 to inf is NaN; no strength, no blur.
+    r = ops.nan_to_num(r)
+    return ops.sign(d) * r.clip(None, float(max(disparity.shape)))
+
+
+def layer_edges(cmin: float, cmax: float, relative_width: float) -> np.ndarray:
+    """Boundaries of the CoC layers (float32, increasing): 1 px wide up to |c| =
+    1/relative_width, then a fixed fraction of |c| (a radius error that is invisible relative
+    to the blur)."""
+    def side(limit: float) -> list[float]:
+        edges, e = [], 0.5
+        while e < limit:
+            edges.append(e)
+            e += max(1.0, relative_width * e)
+        return edges + [e]
+
+    pos, neg = side(max(cmax, 0.0)), side(max(-cmin, 0.0))
+    return np.array([-e for e in reversed(neg)] + pos, np.float64).astype(np.float32)
+
+
+@dataclass
+class Layer:
+    """One depth layer: index k (larger = farther), blur radius (px), crop box [y0:y1, x0:x1]."""
+
+    k: int
+    radius: float
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+    @property
+    def height(self) -> int:
+        return self.y1 - self.y0
+
+    @property
+    def width(self) -> int:
+        return self.x1 - self.x0
+
+
+def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, list[Layer]]:
+    """Quantise the CoC (H, W) into layers.
+
+    Returns the layer index of every pixel (H, W) and the occupied layers far to near, each
+    with its mean |CoC| as blur radius and its bounding box grown by the blur and the fill's
+    context (2 radii + 2 px).
+    """
+    H, W = coc.shape
+    edges = layer_edges(float(coc.min()), float(coc.max()), relative_width)
+    index = ops.bucketize(coc, edges)  # larger index = farther
+    n = len(edges) + 1
+    # per layer in one pass each: pixel count, mean |CoC|, occupied rows and columns
+    count = ops.to_host(ops.bincount(index, None, n))
+    radii = ops.to_host(ops.bincount(index, abs(coc), n)) / np.maximum(count, 1)
+    rows = ops.to_host(ops.bincount(index * H + ops.arange(H)[:, None], None, n * H)).reshape(n, H) > 0
+    cols = ops.to_host(ops.bincount(index * W + ops.arange(W), None, n * W)).reshape(n, W) > 0
+    layers = []
+    for k in reversed(range(n)):  # far to near
+        if count[k] == 0:
+            continue
+        radius = float(radii[k])
+        r_idx, c_idx = np.flatnonzero(rows[k]), np.flatnonzero(cols[k])
+        grow = 2 * int(math.ceil(radius)) + 2
+        layers.append(Layer(k, radius, max(int(r_idx[0]) - grow, 0), min(int(r_idx[-1]) + grow + 1, H),
+                            max(int(c_idx[0]) - grow, 0), min(int(c_idx[-1]) + grow + 1, W)))
+    return index, layers
+
+
+def scale(radius: float, fine_radius: float) -> int:
+    """The downsampling factor s of a blur: the kernel at 1/s has a radius <= fine_radius."""
+    return max(int(math.ceil(radius / fine_radius)), 1) if math.isfinite(fine_radius) else 1
+
+
+def batches(layers: list[Layer], fine_radius: float, max_pixels: int) -> Iterator[list[Layer]]:
+    """Consecutive layers (far to near) with the same downsampling factor, as long as the batch
+    (layers x largest crop) stays within ``max_pixels``; a layer larger than that runs alone."""
+    batch: list[Layer] = []
+    for ly in layers:
+        if batch:
+            grown = batch + [ly]
+            size = len(grown) * max(b.height for b in grown) * max(b.width for b in grown)
+            if scale(ly.radius, fine_radius) != scale(batch[0].radius, fine_radius) or size > max_pixels:
+                yield batch
+                batch = []
+        batch.append(ly)
+    if batch:
+        yield batch
+
+
+def layer_stack(ops: Ops, source: Array, batch: list[Layer]) -> Array:
+    """The premultiplied stacks of a batch of layers, (N, hb, wb, 5): colour x own, own (0/1
+    coverage), and nearer - 1 (-1 where nothing nearer is; zero padding then counts the world
+    outside the frame as an occluder, behind which the layer continues too).
+
+    ``source`` (H, W, 4) is [linear colour, layer index]. Each crop sits at the top left of a
+    common (hb, wb) canvas (the largest crop) whose rest has index -1, nearer than every layer,
+    so the stack is zero there, as zero padding is.
+    """
+    n = len(batch)
+    if n == 1:
+        ly = batch[0]
+        canvas = source[None, ly.y0:ly.y1, ly.x0:ly.x1]
+    else:
+        canvas = ops.zeros((n, max(ly.height for ly in batch), max(ly.width for ly in batch), 4))
+        canvas[..., 3] = -1.0
+        for i, ly in enumerate(batch):
+            canvas[i, :ly.height, :ly.width] = source[ly.y0:ly.y1, ly.x0:ly.x1]
+    k = ops.asarray(np.array([ly.k for ly in batch], np.float32).reshape(n, 1, 1, 1))
+    ids = canvas[..., 3:4]
+    stack = ops.empty((*canvas.shape[:3], 5))
+    stack[..., 3:4] = ids == k
+    stack[..., :3] = canvas[..., :3] * stack[..., 3:4]
+    stack[..., 4:5] = ids < k
+    stack[..., 4:5] -= 1.0
+    return stack
