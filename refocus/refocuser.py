@@ -16,7 +16,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
-from refocus.cache import BytesLRU, content_key
+from refocus.cache import BytesLRU, OnDemand, content_key
 from refocus.depth.base import DepthModel, DepthResult
 from refocus.errors import RefocusError
 from refocus.io import Photo
@@ -142,24 +142,31 @@ def _predict_any_shape(model: DepthModel, image: np.ndarray) -> DepthResult:
 
 @dataclass(frozen=True)
 class PreparedPhoto:
-    """A photo ready to refocus: its depth at full resolution and a preview-sized copy.
+    """A photo ready to refocus: a preview-sized copy with its depth, and full-resolution depth.
 
     Attributes:
         key: content key (same photo and depth source, same key).
         width, height: the original photo's size in pixels.
-        depth: ``DepthResult`` at (height, width).
+        full_depth: ``DepthResult`` at (height, width), computed on first use (``depth``): the
+            first preview does not wait for the full-resolution upsampling.
         focal_px: focal length in original pixels (model or EXIF), or None (virtual 50 mm).
         preview: float32 (h, w, 3) sRGB in [0, 1], long edge <= ``Refocuser.preview_size``.
-        preview_disparity: float32 (h, w), the disparity at the preview's size.
+        preview_disparity: float32 (h, w), the disparity at the preview's size, on the same
+            scale as ``depth.disparity``.
     """
 
     key: str
     width: int
     height: int
-    depth: DepthResult
+    full_depth: OnDemand[DepthResult]
     focal_px: float | None
     preview: np.ndarray
     preview_disparity: np.ndarray
+
+    @property
+    def depth(self) -> DepthResult:
+        """Depth at (height, width), computed now if no full render or download needed it yet."""
+        return self.full_depth.get()
 
     @property
     def preview_scale(self) -> float:
@@ -167,15 +174,16 @@ class PreparedPhoto:
 
     @property
     def nbytes(self) -> int:
-        return self.depth.nbytes + self.preview.nbytes + self.preview_disparity.nbytes
+        return self.full_depth.nbytes + self.preview.nbytes + self.preview_disparity.nbytes
 
 
 @dataclass
 class Timings:
-    """Seconds spent in the last depth prediction and the last render (for the status line)."""
+    """Seconds spent in the last depth prediction, upsampling and render (for the status line)."""
 
     depth_s: float | None = None
     render_s: float | None = None
+    upsample_s: float | None = None  # the last edge-aware upsampling of network depth
 
 
 @dataclass
@@ -257,44 +265,94 @@ class Refocuser:
         return self.prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key))
 
     def _prepare(self, photo: Photo, depth_map: np.ndarray | None, key: str) -> PreparedPhoto:
-        depth = self.depth(photo.pixels) if depth_map is None else DepthResult(depth_map)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-        preview, preview_disparity = photo.pixels, depth.disparity
-        if scale < 1.0:
-            preview = cv2.resize(photo.pixels, size, interpolation=cv2.INTER_AREA)
-            preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
-        focal_px = depth.focal_px
+        preview = photo.pixels if scale == 1.0 else cv2.resize(photo.pixels, size, interpolation=cv2.INTER_AREA)
+        if depth_map is None and _network_size(*size) == size and hasattr(self.model, "predict_network"):
+            full_depth, preview_depth = self._staged_depth(photo, preview)
+            # The preview's focal length in the photo's pixels.
+            focal_px = None if preview_depth.focal_px is None else preview_depth.focal_px * photo.width / size[0]
+            preview_disparity = preview_depth.disparity
+        else:
+            depth = self.depth(photo.pixels) if depth_map is None else DepthResult(depth_map)
+            full_depth, focal_px, preview_disparity = OnDemand.ready(depth, depth.nbytes), depth.focal_px, depth.disparity
+            if scale < 1.0:
+                preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
         if focal_px is None and photo.focal_mm_35 is not None:
             focal_px = focal_length_px(photo.width, photo.height, photo.focal_mm_35)
         return PreparedPhoto(
             key=key,
             width=photo.width,
             height=photo.height,
-            depth=depth,
+            full_depth=full_depth,
             focal_px=focal_px,
             preview=preview,
             preview_disparity=preview_disparity,
         )
+
+    def _staged_depth(self, photo: Photo, preview: np.ndarray) -> tuple[OnDemand[DepthResult], DepthResult]:
+        """Network depth upsampled to the preview now, to the full photo on demand.
+
+        The network sees the preview (it shrinks any photo to a few hundred pixels anyway), so a
+        12 MP photo costs the network no more than its preview does.
+
+        Returns:
+            (full-resolution depth on demand, depth at the preview's size).
+        """
+        model = self.model
+        with self._predict_lock:
+            start = time.perf_counter()
+            network = model.predict_network(preview)
+            self.timings.depth_s = time.perf_counter() - start
+        start = time.perf_counter()
+        preview_depth = network.upsample(preview)
+        self.timings.upsample_s = time.perf_counter() - start
+        if preview.shape[:2] == photo.pixels.shape[:2]:
+            return OnDemand.ready(preview_depth, preview_depth.nbytes), preview_depth
+        pixels = photo.pixels
+        # Until it is computed, the on-demand depth holds the photo (its guide).
+        pending_bytes = pixels.nbytes + pixels.shape[0] * pixels.shape[1] * 4 * (2 if network.metric else 1)
+        return OnDemand(lambda: network.upsample(pixels), pending_bytes), preview_depth
+
+    def focus_value(self, prepared: PreparedPhoto, focus_xy: tuple[float, float]) -> float:
+        """The disparity to keep sharp for a click at ``focus_xy`` (original-image pixels).
+
+        Read from the preview's disparity, the map the user saw and clicked on, so the preview
+        and the full-resolution render focus on the same value whichever was rendered first.
+        """
+        x, y = focus_point(focus_xy)
+        if not (0 <= x < prepared.width and 0 <= y < prepared.height):
+            # Checked in the photo's own pixels (the preview's would confuse the user's message).
+            raise RefocusError(
+                f"The focus point ({x:g}, {y:g}) is outside the image, which is {prepared.width} x "
+                f"{prepared.height} pixels."
+            )
+        h, w = prepared.preview.shape[:2]
+        scale = prepared.preview_scale
+        return focus_disparity_at(prepared.preview_disparity, min(x * scale, w - 1), min(y * scale, h - 1))
 
     def render_preview(
         self, prepared: PreparedPhoto, focus_xy: tuple[float, float], settings: LensSettings
     ) -> np.ndarray:
         """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
         scale = prepared.preview_scale
-        x, y = focus_point(focus_xy)
-        # Checked in the photo's own pixels (the preview's would confuse the user's message).
-        focus_disparity_at(prepared.depth.disparity, x, y)
+        focus = self.focus_value(prepared, focus_xy)
         h, w = prepared.preview.shape[:2]
+        x, y = focus_point(focus_xy)
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
-        return self.render(prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px)
+        return self.render(
+            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, focus=focus
+        )
 
     def render_full(
         self, photo: Photo, prepared: PreparedPhoto, focus_xy: tuple[float, float], settings: LensSettings
     ) -> np.ndarray:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels."""
-        return self.render(photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px)
+        focus = self.focus_value(prepared, focus_xy)
+        return self.render(
+            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, focus=focus
+        )
 
     def render(
         self,
@@ -304,6 +362,7 @@ class Refocuser:
         settings: LensSettings,
         *,
         focal_px: float | None = None,
+        focus: float | None = None,
     ) -> np.ndarray:
         """Render ``image`` focused at ``focus_xy``.
 
@@ -313,6 +372,8 @@ class Refocuser:
             focus_xy: (x, y) in pixels of ``image``.
             settings: the lens controls.
             focal_px: focal length in pixels at this size, if known; else the virtual 50 mm lens.
+            focus: the disparity to keep sharp, when the caller read it already (``focus_value``);
+                default: read from ``disparity`` at ``focus_xy``.
 
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
@@ -325,7 +386,8 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        focus = focus_disparity_at(disparity, *focus_point(focus_xy))
+        focus_at_point = focus_disparity_at(disparity, *focus_point(focus_xy))  # also checks the point
+        focus = focus_at_point if focus is None else focus
         strength = blur_strength(settings.f_number, width, height, focal_px)
         focus_range = 0.0
         if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used

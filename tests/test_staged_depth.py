@@ -1,0 +1,68 @@
+"""Depth at the size it is needed: preview depth first, full-resolution depth on demand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import refocus.bokeh
+from conftest import textured_scene
+from refocus.depth import load_depth_model
+from refocus.io import Photo
+from refocus.refocuser import LensSettings, Refocuser
+
+
+@pytest.fixture(scope="module")
+def tiny_model(tiny_model_dir):
+    return load_depth_model(str(tiny_model_dir), device="cpu")
+
+
+def test_network_depth_upsampled_matches_predict(tiny_model):
+    image, _ = textured_scene(240, 180)
+    full = tiny_model.predict(image).disparity
+    staged = tiny_model.predict_network(image).upsample(image).disparity
+    assert staged.shape == full.shape == (180, 240)
+    # Same network, same upsampler; only the relative scale is taken from the network's map
+    # (its 99th percentile is 1) instead of the upsampled one, so the two agree up to a factor.
+    ratio = float(staged.max() / full.max())
+    assert ratio > 0 and np.percentile(tiny_model.predict_network(image).disparity, 99) == pytest.approx(1.0)
+    # OpenCV's weighted median quantises its input to 256 levels, so a few pixels change bin.
+    assert np.abs(staged - full * ratio).mean() < 0.01 * staged.max()
+
+
+def test_first_preview_does_not_wait_for_full_resolution_depth(tiny_model):
+    image, _ = textured_scene(480, 360)
+    refocuser = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120)
+    photo = Photo(image.astype(np.float32) / 255)
+    prepared = refocuser.prepare(photo)
+    refocuser.render_preview(prepared, (100, 100), LensSettings())
+    assert not prepared.full_depth.computed and prepared.preview_disparity.shape == (90, 120)
+    assert prepared.depth.disparity.shape == (360, 480) and prepared.full_depth.computed
+    assert prepared.depth is prepared.depth  # computed once, then cached
+    # Preview and full-resolution depth are on one scale.
+    full_mean = prepared.depth.disparity.mean()
+    assert full_mean > 0 and prepared.preview_disparity.mean() == pytest.approx(full_mean, rel=0.1)
+
+
+def test_the_click_focuses_the_same_value_at_either_resolution(tiny_model, monkeypatch):
+    image, _ = textured_scene(480, 360, seed=3)
+    refocuser = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120)
+    photo = Photo(image.astype(np.float32) / 255)
+    focus_values = []
+    render = refocus.bokeh.render_bokeh
+
+    def spy(image, disparity, focus, *args, **kwargs):
+        focus_values.append(focus)
+        return render(image, disparity, focus, *args, **kwargs)
+
+    monkeypatch.setattr(refocus.bokeh, "render_bokeh", spy)
+    for xy in [(37.0, 251.0), (479.0, 359.0)]:
+        # Full resolution first on a fresh refocuser, then the preview, and the other way round.
+        for order in [("full", "preview"), ("preview", "full")]:
+            prepared = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120).prepare(photo)
+            for which in order:
+                if which == "full":
+                    refocuser.render_full(photo, prepared, xy, LensSettings())
+                else:
+                    refocuser.render_preview(prepared, xy, LensSettings())
+            assert focus_values[-1] == focus_values[-2] == refocuser.focus_value(prepared, xy)
