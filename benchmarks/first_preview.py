@@ -8,7 +8,11 @@ same run and alternating so both see the same machine load:
 
 - ``before``: the path before issue 11: decode the whole JPEG, run the network on the full photo,
   upsample its depth edge-aware to full resolution, shrink photo and depth to the preview, render;
-- ``now``: ``Refocuser.prepare`` + ``Refocuser.render_preview``, what the app runs on upload.
+- ``staged``: ``load_photo`` + ``Refocuser.prepare`` + ``Refocuser.render_preview``: the app's
+  upload handler with today's ``Refocuser`` (network on the preview, depth upsampled to the
+  preview only; full-resolution depth waits until a full render or the depth download);
+- ``draft``: the same with ``load_draft_photo`` (JPEG decoded at preview size, the full decode
+  on demand) in place of ``load_photo``.
 
 Stages: decode, network (the processor's resize included), upsample (edge-aware), render
 (preview, f/2.8 disc, focused at the centre). Prints a table and a one-line summary.
@@ -34,6 +38,7 @@ import refocus.depth.hf as hf_module
 import refocus.depth.staged as staged_module
 from refocus.depth import load_depth_model
 from refocus.io import load_photo
+from refocus.preview_decode import load_draft_photo
 from refocus.refocuser import LensSettings, Refocuser
 
 SIZES = {1: (1224, 816), 12: (4032, 3024), 24: (6000, 4000)}  # megapixels -> (width, height)
@@ -120,11 +125,11 @@ def before(model, data: bytes, settings: LensSettings) -> dict[str, float]:
     }
 
 
-def now(model, data: bytes, settings: LensSettings) -> dict[str, float]:
-    """Upload -> first preview through ``Refocuser`` as the app runs it today."""
+def now(model, data: bytes, settings: LensSettings, *, draft: bool) -> dict[str, float]:
+    """Upload -> first preview through ``Refocuser``, the photo decoded in full or at preview size."""
     refocuser = Refocuser(load_model=lambda spec, device: model)
     start = time.perf_counter()
-    photo = load_photo(data)
+    photo = load_draft_photo(data, refocuser.preview_size) if draft else load_photo(data)
     decoded = time.perf_counter()
     prepared = refocuser.prepare(photo)
     prepared_at = time.perf_counter()
@@ -152,22 +157,28 @@ def main() -> None:
         model = load_depth_model(str(save_small_depth_anything(Path(folder))), device="cpu")
     settings = LensSettings(f_number=2.8)
     warm = jpeg_photo(640, 480)
-    before(model, warm, settings), now(model, warm, settings)  # first-call costs out of the table
+    paths = {
+        "before": lambda data: before(model, data, settings),
+        "staged": lambda data: now(model, data, settings, draft=False),
+        "draft": lambda data: now(model, data, settings, draft=True),
+    }
+    for run in paths.values():
+        run(warm)  # first-call costs out of the table
 
     print(f"{'photo':>6} {'path':>7} " + " ".join(f"{s:>9}" for s in (*STAGES, "total")) + "   (seconds, median)")
     summary = []
     for megapixels in args.sizes:
         data = jpeg_photo(*SIZES[megapixels])
-        runs: dict[str, list[dict[str, float]]] = {"before": [], "now": []}
+        runs: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
         for _ in range(args.repeats):
-            runs["before"].append(before(model, data, settings))
-            runs["now"].append(now(model, data, settings))
+            for path, run in paths.items():
+                runs[path].append(run(data))
         medians = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items()}
         for path, m in medians.items():
             print(f"{megapixels:>4}MP {path:>7} " + " ".join(f"{m[s]:9.2f}" for s in (*STAGES, "total")))
-        ratio = medians["before"]["total"] / medians["now"]["total"]
-        summary.append(f"{megapixels} MP {medians['before']['total']:.2f} -> {medians['now']['total']:.2f} s ({ratio:.1f}x)")
-    print("upload -> first preview, DA-V2-Small-sized network on CPU: " + "; ".join(summary))
+        old, new = medians["before"]["total"], medians["draft"]["total"]
+        summary.append(f"{megapixels} MP {old:.2f} -> {new:.2f} s ({old / new:.1f}x)")
+    print("upload -> first preview (before -> draft), DA-V2-Small-sized network on CPU: " + "; ".join(summary))
 
 
 if __name__ == "__main__":

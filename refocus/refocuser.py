@@ -21,6 +21,7 @@ from refocus.depth.base import DepthModel, DepthResult
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
+from refocus.preview_decode import DraftPhoto
 
 # Bokeh shapes offered to users (UI, API, CLI), as options of ``render_bokeh``.
 SHAPES: dict[str, dict] = {
@@ -251,30 +252,40 @@ class Refocuser:
 
         return self.cache.get_or_compute(key, predict)
 
-    def prepare(self, photo: Photo, depth_map: np.ndarray | None = None) -> PreparedPhoto:
+    def prepare(self, photo: Photo | DraftPhoto, depth_map: np.ndarray | None = None) -> PreparedPhoto:
         """Depth and a preview-sized copy of ``photo``, computed once per content and cached.
 
         Args:
-            photo: the decoded photo.
+            photo: the decoded photo, or one decoded at preview size with its full decode on
+                demand (``refocus.preview_decode.load_draft_photo``: the faster first preview).
             depth_map: a disparity map (H, W) to use instead of the network (the user's own,
                 as ``refocus.io.load_depth_map`` returns it), or None.
         """
-        key = content_key(photo.pixels)
+        if isinstance(photo, DraftPhoto):
+            key = f"{content_key(photo.draft.pixels)}:{photo.width}x{photo.height}"
+        else:
+            key = content_key(photo.pixels)
         if depth_map is not None:
             key += "+" + content_key(depth_map)
         return self.prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key))
 
-    def _prepare(self, photo: Photo, depth_map: np.ndarray | None, key: str) -> PreparedPhoto:
+    def _prepare(self, photo: Photo | DraftPhoto, depth_map: np.ndarray | None, key: str) -> PreparedPhoto:
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-        preview = photo.pixels if scale == 1.0 else cv2.resize(photo.pixels, size, interpolation=cv2.INTER_AREA)
+        if isinstance(photo, DraftPhoto):
+            pixels, full_pixels = photo.draft.pixels, lambda: photo.full.get().pixels
+        else:
+            pixels, full_pixels = photo.pixels, lambda: photo.pixels
+        preview = pixels
+        if pixels.shape[:2] != (size[1], size[0]):
+            preview = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         if depth_map is None and _network_size(*size) == size and hasattr(self.model, "predict_network"):
-            full_depth, preview_depth = self._staged_depth(photo, preview)
+            full_depth, preview_depth = self._staged_depth(preview, (photo.height, photo.width), full_pixels)
             # The preview's focal length in the photo's pixels.
             focal_px = None if preview_depth.focal_px is None else preview_depth.focal_px * photo.width / size[0]
             preview_disparity = preview_depth.disparity
         else:
-            depth = self.depth(photo.pixels) if depth_map is None else DepthResult(depth_map)
+            depth = self.depth(full_pixels()) if depth_map is None else DepthResult(depth_map)
             full_depth, focal_px, preview_disparity = OnDemand.ready(depth, depth.nbytes), depth.focal_px, depth.disparity
             if scale < 1.0:
                 preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
@@ -290,11 +301,18 @@ class Refocuser:
             preview_disparity=preview_disparity,
         )
 
-    def _staged_depth(self, photo: Photo, preview: np.ndarray) -> tuple[OnDemand[DepthResult], DepthResult]:
+    def _staged_depth(
+        self, preview: np.ndarray, full_shape: tuple[int, int], full_pixels: Callable[[], np.ndarray]
+    ) -> tuple[OnDemand[DepthResult], DepthResult]:
         """Network depth upsampled to the preview now, to the full photo on demand.
 
         The network sees the preview (it shrinks any photo to a few hundred pixels anyway), so a
         12 MP photo costs the network no more than its preview does.
+
+        Args:
+            preview: float32 (h, w, 3), the photo at preview size.
+            full_shape: (height, width) of the photo.
+            full_pixels: the photo's float32 (H, W, 3) pixels (called once, when needed).
 
         Returns:
             (full-resolution depth on demand, depth at the preview's size).
@@ -307,12 +325,13 @@ class Refocuser:
         start = time.perf_counter()
         preview_depth = network.upsample(preview)
         self.timings.upsample_s = time.perf_counter() - start
-        if preview.shape[:2] == photo.pixels.shape[:2]:
+        if preview.shape[:2] == full_shape:
             return OnDemand.ready(preview_depth, preview_depth.nbytes), preview_depth
-        pixels = photo.pixels
-        # Until it is computed, the on-demand depth holds the photo (its guide).
-        pending_bytes = pixels.nbytes + pixels.shape[0] * pixels.shape[1] * 4 * (2 if network.metric else 1)
-        return OnDemand(lambda: network.upsample(pixels), pending_bytes), preview_depth
+        # Counted as the depth maps plus the float32 photo (held until the depth is computed,
+        # unless the photo is decoded on demand too).
+        pixels = full_shape[0] * full_shape[1]
+        pending_bytes = pixels * (12 + 4 * (2 if network.metric else 1))
+        return OnDemand(lambda: network.upsample(full_pixels()), pending_bytes), preview_depth
 
     def focus_value(self, prepared: PreparedPhoto, focus_xy: tuple[float, float]) -> float:
         """The disparity to keep sharp for a click at ``focus_xy`` (original-image pixels).
