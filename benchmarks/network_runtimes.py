@@ -133,7 +133,8 @@ def main() -> None:
                 difference = float(np.abs(outputs[name].reshape(reference.shape) - reference).max()) / span
                 print(
                     f"{aspect + ' ' + 'x'.join(map(str, shape)):>11} {name:>20} {one_off:10.1f} {median:10.2f} "
-                    f"{eager_s / median:8.2f}x {difference:13.1e}"
+                    f"{eager_s / median:8.2f}x {difference:13.1e}",
+                    flush=True,
                 )
 
 

@@ -66,3 +66,16 @@ def test_the_click_focuses_the_same_value_at_either_resolution(tiny_model, monke
                 else:
                     refocuser.render_preview(prepared, xy, LensSettings())
             assert focus_values[-1] == focus_values[-2] == refocuser.focus_value(prepared, xy)
+
+
+def test_the_cpu_network_runs_channels_last_with_the_same_output(tiny_model):
+    import torch
+
+    weights = next(p for p in tiny_model.model.parameters() if p.ndim == 4)
+    assert weights.is_contiguous(memory_format=torch.channels_last)
+    x = torch.rand(1, 3, 56, 70, generator=torch.Generator().manual_seed(0))
+    with torch.inference_mode():
+        channels_last = tiny_model.model(pixel_values=x.contiguous(memory_format=torch.channels_last))
+        plain = tiny_model.model.to(memory_format=torch.contiguous_format)(pixel_values=x)
+        tiny_model.model.to(memory_format=torch.channels_last)
+    np.testing.assert_allclose(channels_last.predicted_depth, plain.predicted_depth, rtol=1e-4, atol=1e-5)
