@@ -79,3 +79,26 @@ def test_the_cpu_network_runs_channels_last_with_the_same_output(tiny_model):
         plain = tiny_model.model.to(memory_format=torch.contiguous_format)(pixel_values=x)
         tiny_model.model.to(memory_format=torch.channels_last)
     np.testing.assert_allclose(channels_last.predicted_depth, plain.predicted_depth, rtol=1e-4, atol=1e-5)
+
+
+def test_full_resolution_depth_is_edge_aware_at_full_resolution(tiny_model):
+    image, _ = textured_scene(480, 360, seed=5)
+    photo = Photo(image.astype(np.float32) / 255)
+    prepared = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120).prepare(photo)
+    # The network's map brought to the photo's size guided by the photo itself, not the
+    # preview's depth enlarged.
+    expected = tiny_model.predict_network(prepared.preview).upsample(photo.pixels).disparity
+    np.testing.assert_array_equal(prepared.depth.disparity, expected)
+
+
+def test_the_upsampler_gives_the_same_depth_on_every_call():
+    import cv2
+
+    from refocus.depth.upsample import upsample_disparity
+
+    rng = np.random.default_rng(0)
+    guide = cv2.resize((rng.random((30, 40, 3)) * 255).astype(np.uint8), (480, 360), interpolation=cv2.INTER_CUBIC)
+    low = rng.random((56, 70)).astype(np.float32)
+    first = upsample_disparity(low, guide)
+    cv2.randu(np.empty(10, np.float32), 0, 1)  # OpenCV's random state moves between calls
+    np.testing.assert_array_equal(upsample_disparity(low, guide), first)
