@@ -1,7 +1,7 @@
 """Depth at the size it is needed: the network's output kept at its own resolution.
 
 A depth network answers at a few hundred pixels (518 px for Depth Anything); the photo may be
-12 or 24 MP, and the edge-aware upsampler costs about 0.3 s per output megapixel on a 2-core
+12 or 24 MP, and the edge-aware upsampler costs about 0.6 s per filtered megapixel on a 2-core
 CPU. The first preview only needs depth at preview size (1024 px), so ``NetworkDepth`` keeps the
 network's disparity and upsamples it to whichever photo it is asked for: the preview at once,
 the full-resolution photo only when a full render or the 16-bit depth download needs it.
