@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import numpy as np
 import torch
+from transformers.modeling_outputs import DepthEstimatorOutput
 
 from refocus.depth.base import DepthResult
+from refocus.depth.runtime import ExportedNetwork, cpu_runtime
 from refocus.depth.staged import MIN_METRIC_DISPARITY, NetworkDepth
 from refocus.depth.upsample import upsample_disparity
 
@@ -47,6 +49,8 @@ class HFDepthModel:
         self.device = device
         self.output = output_kind(model.config)
         self.kind = "relative" if self.output == "relative" else "metric"
+        # ONNX Runtime / OpenVINO in place of the PyTorch forward pass (``refocus.depth.runtime``).
+        self.exported: ExportedNetwork | None = None
 
     def __repr__(self) -> str:
         return f"HFDepthModel(name={self.name!r}, kind={self.kind!r}, device={self.device!r})"
@@ -103,7 +107,10 @@ class HFDepthModel:
             self.device, dtype=self.model.dtype, memory_format=memory_format(self.device)
         )
         with torch.inference_mode():
-            outputs = self.model(pixel_values=pixel_values)
+            if self.exported is not None:
+                outputs = DepthEstimatorOutput(predicted_depth=self.exported(pixel_values))
+            else:
+                outputs = self.model(pixel_values=pixel_values)
 
         # Everything below works on the network's low-resolution output; the upsampler brings
         # disparity (not depth: near/far edges are steps in both, but disparity is what the
@@ -182,7 +189,12 @@ def load_hf_depth_model(source: str, device: str, *, name: str | None = None, li
     model = AutoModelForDepthEstimation.from_pretrained(source, dtype=dtype, trust_remote_code=False)
     model.to(device, memory_format=memory_format(device)).eval()
     processor = AutoImageProcessor.from_pretrained(source, trust_remote_code=False)
-    return HFDepthModel(model, processor, name=name or source, licence=licence, device=device)
+    depth_model = HFDepthModel(model, processor, name=name or source, licence=licence, device=device)
+    runtime = cpu_runtime() if device == "cpu" else "torch"
+    # Depth Pro's field-of-view head needs the whole output object: it stays on PyTorch.
+    if runtime != "torch" and depth_model.output != "depth_pro":
+        depth_model.exported = ExportedNetwork(model, runtime)
+    return depth_model
 
 
 def _as_uint8_rgb(image: np.ndarray) -> np.ndarray:
