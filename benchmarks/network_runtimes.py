@@ -23,24 +23,14 @@ import numpy as np
 import torch
 
 from benchmarks.first_preview import save_small_depth_anything
+from refocus.depth.runtime import PredictedDepth
 
 SHAPES = {"3:2": (518, 777), "4:3": (518, 686)}  # (height, width) the processor gives the network
 
 
-class _Depth(torch.nn.Module):
-    """The transformers model as tensor in, tensor out (what exporters trace)."""
-
-    def __init__(self, model: torch.nn.Module):
-        super().__init__()
-        self.model = model
-
-    def forward(self, pixel_values: torch.Tensor) -> torch.Tensor:
-        return self.model(pixel_values=pixel_values).predicted_depth
-
-
 def runtimes(model: torch.nn.Module, example: torch.Tensor, folder: Path, compile_too: bool):
     """(name, one-off seconds, run(x) -> numpy) per runtime; exports are for ``example``'s shape."""
-    wrapped = _Depth(model).eval()
+    wrapped = PredictedDepth(model).eval()
     found: list[tuple[str, float, Callable[[torch.Tensor], np.ndarray]]] = []
 
     def eager(x: torch.Tensor) -> np.ndarray:
@@ -48,7 +38,7 @@ def runtimes(model: torch.nn.Module, example: torch.Tensor, folder: Path, compil
             return wrapped(x).numpy()
 
     found.append(("torch eager fp32", 0.0, eager))
-    channels_last = _Depth(model).eval().to(memory_format=torch.channels_last)
+    channels_last = PredictedDepth(model).eval().to(memory_format=torch.channels_last)
 
     def eager_cl(x: torch.Tensor) -> np.ndarray:
         with torch.inference_mode():

@@ -36,7 +36,7 @@ def cpu_runtime() -> str:
     return name
 
 
-class _PredictedDepth(torch.nn.Module):
+class PredictedDepth(torch.nn.Module):
     """The model as tensor in, tensor out (what the exporter traces)."""
 
     def __init__(self, model: torch.nn.Module):
@@ -61,7 +61,7 @@ class ExportedNetwork:
         if runtime not in RUNTIMES[1:]:
             raise ValueError(f"runtime must be 'onnxruntime' or 'openvino', got {runtime!r}")
         self._load_session = _session_loader(runtime)  # fails early when the package is missing
-        self.model = _PredictedDepth(model).eval()
+        self.model = PredictedDepth(model).eval()
         self.runtime = runtime
         root = cache_dir or Path(os.environ.get("REFOCUS_ONNX_CACHE", Path.home() / ".cache" / "refocus" / "onnx"))
         self.folder = Path(root) / _weights_digest(model)
