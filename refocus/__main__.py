@@ -170,7 +170,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.focus_plane:
             plane = fit_focus_plane(disparity, [target.point_in(disparity) for target in args.focus_plane])
             image = refocuser.render(photo.pixels, disparity, None, settings, focal_px=prepared.focal_px,
-                                     focus_disparity=plane.disparity_map(photo.width, photo.height))  # fmt: skip
+                                     focus=plane.disparity_map(photo.width, photo.height))  # fmt: skip
         else:
             image = refocuser.render_full(photo, prepared, focus, settings)
         save_image(args.output, image, photo=photo, quality=args.jpeg_quality, keep_gps=args.keep_gps)

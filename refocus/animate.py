@@ -138,7 +138,7 @@ def render_focus_pull(
     for index in range(pull.frames):
         frame_settings = dataclasses.replace(settings, f_number=float(f_numbers[index]))
         yield refocuser.render(
-            image, disparity, None, frame_settings, focal_px=focal_px, focus_disparity=float(focus[index])
+            image, disparity, None, frame_settings, focal_px=focal_px, focus=float(focus[index])
         )
         if progress is not None:
             progress(index + 1, pull.frames)

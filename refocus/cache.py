@@ -95,3 +95,36 @@ class BytesLRU(Generic[V]):
         with self._lock:
             self._key_locks.pop(key, None)
         return value
+
+
+class OnDemand(Generic[V]):
+    """A value computed on first use, once, even when several threads ask at the same time.
+
+    Args:
+        compute: makes the value (called at most once, unless it raises).
+        nbytes: the value's size in bytes once computed, for byte-bounded caches that hold it.
+    """
+
+    def __init__(self, compute: Callable[[], V], nbytes: int):
+        self._compute: Callable[[], V] | None = compute
+        self._value: V | None = None
+        self._lock = threading.Lock()
+        self.nbytes = nbytes
+
+    @classmethod
+    def ready(cls, value: V, nbytes: int) -> "OnDemand[V]":
+        """An already computed value."""
+        done = cls(lambda: value, nbytes)
+        done.get()
+        return done
+
+    @property
+    def computed(self) -> bool:
+        return self._compute is None
+
+    def get(self) -> V:
+        with self._lock:
+            if self._compute is not None:
+                self._value = self._compute()
+                self._compute = None  # drops what the computation held (e.g. the full photo)
+            return self._value  # type: ignore[return-value]

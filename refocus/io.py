@@ -115,7 +115,7 @@ def load_photo(
             warnings.simplefilter("error", Image.DecompressionBombWarning)
             with Image.open(io.BytesIO(data)) as im:
                 photo = _decode_pil(im, max_pixels)
-                depth = _read_embedded_depth(data, im)
+                depth = read_embedded_depth(data, im)
     except RefocusError:
         raise
     except (UnidentifiedImageError, Image.DecompressionBombError, Image.DecompressionBombWarning) as e:
@@ -127,7 +127,7 @@ def load_photo(
     return dataclasses.replace(photo, embedded_depth=depth)
 
 
-def _read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
+def read_embedded_depth(data: bytes, im: Image.Image) -> EmbeddedDepth | None:
     """The depth map inside an opened file (HEIF auxiliary depth, Google XMP), or None.
 
     Never fails: a depth part refocus cannot use warns (``RuntimeWarning``) and yields None.

@@ -16,12 +16,13 @@ from typing import Callable, Literal
 import cv2
 import numpy as np
 
-from refocus.cache import BytesLRU, content_key
+from refocus.cache import BytesLRU, OnDemand, content_key
 from refocus.depth.base import DepthModel, DepthResult
 from refocus.depth.embedded import EmbeddedDepth, embedded_depth_result
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
+from refocus.preview_decode import DraftPhoto
 from refocus.render.aperture import SHAPES
 
 # How the UI names each kind of ``render_bokeh`` shape (a polygon by its blade count).
@@ -149,15 +150,17 @@ def _predict_any_shape(model: DepthModel, image: np.ndarray) -> DepthResult:
 
 @dataclass(frozen=True)
 class PreparedPhoto:
-    """A photo ready to refocus: its depth at full resolution and a preview-sized copy.
+    """A photo ready to refocus: a preview-sized copy with its depth, and full-resolution depth.
 
     Attributes:
         key: content key (same photo and depth source, same key).
         width, height: the original photo's size in pixels.
-        depth: ``DepthResult`` at (height, width).
+        full_depth: ``DepthResult`` at (height, width), computed on first use (``depth``): the
+            first preview does not wait for the full-resolution upsampling.
         focal_px: focal length in original pixels (model or EXIF), or None (virtual 50 mm).
         preview: float32 (h, w, 3) sRGB in [0, 1], long edge <= ``Refocuser.preview_size``.
-        preview_disparity: float32 (h, w), the disparity at the preview's size.
+        preview_disparity: float32 (h, w), the disparity at the preview's size, on the same
+            scale as ``depth.disparity``.
         depth_source: where the depth came from, for people: ``"uploaded depth map"``,
             ``"embedded iPhone depth (768 x 576, metric)"`` or ``"model:<name>"``.
     """
@@ -165,11 +168,16 @@ class PreparedPhoto:
     key: str
     width: int
     height: int
-    depth: DepthResult
+    full_depth: OnDemand[DepthResult]
     focal_px: float | None
     preview: np.ndarray
     preview_disparity: np.ndarray
     depth_source: str = ""
+
+    @property
+    def depth(self) -> DepthResult:
+        """Depth at (height, width), computed now if no full render or download needed it yet."""
+        return self.full_depth.get()
 
     @property
     def preview_scale(self) -> float:
@@ -177,12 +185,12 @@ class PreparedPhoto:
 
     @property
     def nbytes(self) -> int:
-        return self.depth.nbytes + self.preview.nbytes + self.preview_disparity.nbytes
+        return self.full_depth.nbytes + self.preview.nbytes + self.preview_disparity.nbytes
 
 
 @dataclass
 class Timings:
-    """Seconds spent in the last depth prediction and the last render, for a status line.
+    """Seconds spent in the last depth prediction, upsampling and render, for a status line.
 
     Each session of the app keeps its own (so one user never sees another's timings) and
     passes it to ``Refocuser``'s methods; ``Refocuser.last_timings`` holds the server's last.
@@ -190,6 +198,7 @@ class Timings:
 
     depth_s: float | None = None
     render_s: float | None = None
+    upsample_s: float | None = None  # the last edge-aware upsampling of network depth
 
 
 def _record(name: str, seconds: float, *timings: Timings | None) -> None:
@@ -271,7 +280,7 @@ class Refocuser:
 
     def prepare(
         self,
-        photo: Photo,
+        photo: Photo | DraftPhoto,
         depth_map: np.ndarray | None = None,
         depth_source: DepthSource = "auto",
         timings: Timings | None = None,
@@ -282,7 +291,8 @@ class Refocuser:
         (``photo.embedded_depth``), the network.
 
         Args:
-            photo: the decoded photo.
+            photo: the decoded photo, or one decoded at preview size with its full decode on
+                demand (``refocus.preview_decode.load_draft_photo``: the faster first preview).
             depth_map: a disparity map (H, W) to use instead of the network (the user's own,
                 as ``refocus.io.load_depth_map`` returns it), or None.
             depth_source: ``"auto"`` (the order above), ``"embedded"`` (the file's map; an
@@ -294,7 +304,10 @@ class Refocuser:
         if depth_source == "embedded" and photo.embedded_depth is None:
             raise RefocusError("This photo carries no depth map of its own; use the depth model instead.")
         embedded = photo.embedded_depth if depth_source != "model" and depth_map is None else None
-        key = content_key(photo.pixels)
+        if isinstance(photo, DraftPhoto):
+            key = f"{content_key(photo.draft.pixels)}:{photo.width}x{photo.height}"
+        else:
+            key = content_key(photo.pixels)
         if depth_map is not None:
             key += "+" + content_key(depth_map)
         elif embedded is not None:
@@ -308,47 +321,127 @@ class Refocuser:
         """
         return None if key is None else self._prepared.get(key)
 
-    def _depth_for(
-        self, photo: Photo, depth_map: np.ndarray | None, embedded: EmbeddedDepth | None, timings: Timings | None
-    ) -> tuple[DepthResult, str]:
-        """(depth at the photo's size, where it came from) for ``prepare``."""
-        if depth_map is not None:
-            return DepthResult(depth_map), "uploaded depth map"
-        if embedded is not None:
-            start = time.perf_counter()
-            depth = embedded_depth_result(embedded, photo.pixels)
-            _record("depth_s", time.perf_counter() - start, timings, self.last_timings)
-            return depth, f"embedded {embedded.source}"
-        return self.depth(photo.pixels, timings), f"model:{self.model.name}"
-
     def _prepare(
         self,
-        photo: Photo,
+        photo: Photo | DraftPhoto,
         depth_map: np.ndarray | None,
         key: str,
         embedded: EmbeddedDepth | None,
         timings: Timings | None,
     ) -> PreparedPhoto:
-        depth, source = self._depth_for(photo, depth_map, embedded, timings)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
-        preview, preview_disparity = photo.pixels, depth.disparity
-        if scale < 1.0:
-            preview = cv2.resize(photo.pixels, size, interpolation=cv2.INTER_AREA)
-            preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
-        focal_px = depth.focal_px
+        if isinstance(photo, DraftPhoto):
+            pixels, full_pixels = photo.draft.pixels, lambda: photo.full.get().pixels
+        else:
+            pixels, full_pixels = photo.pixels, lambda: photo.pixels
+        preview = pixels
+        if pixels.shape[:2] != (size[1], size[0]):
+            preview = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
+        if depth_map is not None:
+            depth, source = DepthResult(depth_map), "uploaded depth map"
+            full_depth, focal_px, preview_disparity = OnDemand.ready(depth, depth.nbytes), None, depth.disparity
+            if scale < 1.0:
+                preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
+        elif embedded is not None:
+            full_depth, preview_depth = self._staged_embedded_depth(embedded, preview, full_pixels, timings)
+            focal_px, preview_disparity, source = None, preview_depth.disparity, f"embedded {embedded.source}"
+        elif _network_size(*size) == size and hasattr(self.model, "predict_network"):
+            full_depth, preview_depth = self._staged_depth(preview, (photo.height, photo.width), full_pixels, timings)
+            # The preview's focal length in the photo's pixels.
+            focal_px = None if preview_depth.focal_px is None else preview_depth.focal_px * photo.width / size[0]
+            preview_disparity, source = preview_depth.disparity, f"model:{self.model.name}"
+        else:  # a backend without the staged interface, or a photo the network needs stretched
+            depth = self.depth(full_pixels(), timings)
+            full_depth, focal_px, preview_disparity = OnDemand.ready(depth, depth.nbytes), depth.focal_px, depth.disparity
+            if scale < 1.0:
+                preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
+            source = f"model:{self.model.name}"
         if focal_px is None and photo.focal_mm_35 is not None:
             focal_px = focal_length_px(photo.width, photo.height, photo.focal_mm_35)
         return PreparedPhoto(
             key=key,
             width=photo.width,
             height=photo.height,
-            depth=depth,
+            full_depth=full_depth,
             focal_px=focal_px,
             preview=preview,
             preview_disparity=preview_disparity,
             depth_source=source,
         )
+
+    def _staged_depth(
+        self,
+        preview: np.ndarray,
+        full_shape: tuple[int, int],
+        full_pixels: Callable[[], np.ndarray],
+        timings: Timings | None,
+    ) -> tuple[OnDemand[DepthResult], DepthResult]:
+        """Network depth upsampled to the preview now, to the full photo on demand.
+
+        The network sees the preview (it shrinks any photo to a few hundred pixels anyway), so a
+        12 MP photo costs the network no more than its preview does.
+
+        Args:
+            preview: float32 (h, w, 3), the photo at preview size.
+            full_shape: (height, width) of the photo.
+            full_pixels: the photo's float32 (H, W, 3) pixels (called once, when needed).
+            timings: the caller's, to record the network and upsampling seconds in.
+
+        Returns:
+            (full-resolution depth on demand, depth at the preview's size).
+        """
+        model = self.model
+        with self._predict_lock:
+            start = time.perf_counter()
+            network = model.predict_network(preview)
+            _record("depth_s", time.perf_counter() - start, timings, self.last_timings)
+        start = time.perf_counter()
+        preview_depth = network.upsample(preview)
+        _record("upsample_s", time.perf_counter() - start, timings, self.last_timings)
+        if preview.shape[:2] == full_shape:
+            return OnDemand.ready(preview_depth, preview_depth.nbytes), preview_depth
+        # Counted as the depth maps plus the float32 photo (held until the depth is computed,
+        # unless the photo is decoded on demand too).
+        pixels = full_shape[0] * full_shape[1]
+        pending_bytes = pixels * (12 + 4 * (2 if network.metric else 1))
+        return OnDemand(lambda: network.upsample(full_pixels()), pending_bytes), preview_depth
+
+    def _staged_embedded_depth(
+        self,
+        embedded: EmbeddedDepth,
+        preview: np.ndarray,
+        full_pixels: Callable[[], np.ndarray],
+        timings: Timings | None,
+    ) -> tuple[OnDemand[DepthResult], DepthResult]:
+        """The file's own depth map brought to the preview now, to the full photo on demand.
+
+        A phone's map is about 5x smaller than the photo; the edge-aware upsampling to 12 MP
+        costs seconds that the first preview does not need. Both sizes are in 1/m.
+        """
+        start = time.perf_counter()
+        preview_depth = embedded_depth_result(embedded, preview)
+        _record("upsample_s", time.perf_counter() - start, timings, self.last_timings)
+        height, width = preview.shape[:2]
+        pending_bytes = embedded.disparity.nbytes * 4 + height * width * 4
+        return OnDemand(lambda: embedded_depth_result(embedded, full_pixels()), pending_bytes), preview_depth
+
+    def focus_value(self, prepared: PreparedPhoto, focus_xy: tuple[float, float]) -> float:
+        """The disparity to keep sharp for a click at ``focus_xy`` (original-image pixels).
+
+        Read from the preview's disparity, the map the user saw and clicked on, so the preview
+        and the full-resolution render focus on the same value whichever was rendered first.
+        """
+        x, y = focus_point(focus_xy)
+        if not (0 <= x < prepared.width and 0 <= y < prepared.height):
+            # Checked in the photo's own pixels (the preview's would confuse the user's message).
+            raise RefocusError(
+                f"The focus point ({x:g}, {y:g}) is outside the image, which is {prepared.width} x "
+                f"{prepared.height} pixels."
+            )
+        h, w = prepared.preview.shape[:2]
+        scale = prepared.preview_scale
+        return focus_disparity_at(prepared.preview_disparity, min(x * scale, w - 1), min(y * scale, h - 1))
 
     def render_preview(
         self,
@@ -359,14 +452,13 @@ class Refocuser:
     ) -> np.ndarray:
         """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
         scale = prepared.preview_scale
-        x, y = focus_point(focus_xy)
-        # Checked in the photo's own pixels (the preview's would confuse the user's message).
-        focus_disparity_at(prepared.depth.disparity, x, y)
+        focus = self.focus_value(prepared, focus_xy)
         h, w = prepared.preview.shape[:2]
+        x, y = focus_point(focus_xy)
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
         return self.render(
-            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings
+            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, focus=focus, timings=timings
         )
 
     def render_full(
@@ -378,8 +470,10 @@ class Refocuser:
         timings: Timings | None = None,
     ) -> np.ndarray:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels."""
+        focus = self.focus_value(prepared, focus_xy)
         return self.render(
-            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings
+            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, focus=focus,
+            timings=timings,
         )
 
     def render(
@@ -391,7 +485,7 @@ class Refocuser:
         *,
         focal_px: float | None = None,
         timings: Timings | None = None,
-        focus_disparity: float | np.ndarray | None = None,
+        focus: float | np.ndarray | None = None,
     ) -> np.ndarray:
         """Render ``image`` focused at ``focus_xy``.
 
@@ -402,8 +496,10 @@ class Refocuser:
             settings: the lens controls.
             focal_px: focal length in pixels at this size, if known; else the virtual 50 mm lens.
             timings: the caller's, to record the render's seconds in.
-            focus_disparity: the disparity to render sharp instead of the one at ``focus_xy``
-                (a focus pull between points, a focal plane); ``focus_xy`` is then ignored.
+            focus: the disparity to keep sharp, when the caller knows it already: the click's
+                value read by ``focus_value``, a focus pull's frame, or an (H, W) map (a focal
+                plane); ``focus_xy`` is then ignored and may be None. Default: read from
+                ``disparity`` at ``focus_xy``.
 
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
@@ -416,7 +512,6 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        focus = focus_disparity
         if focus is None:
             focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)

@@ -1,0 +1,197 @@
+"""Upload -> first refocused preview on the CPU, per stage, against the code path before issue 11.
+
+Builds a randomly initialised network of exactly Depth Anything V2 Small's architecture and size
+(DINOv2-small backbone, 24.8M parameters, the hub checkpoint's processor; the compute is the
+real weights', no download), saves it with ``save_pretrained`` and loads it back through
+``refocus.load_depth_model`` as the app does. For 1, 12 and 24 MP JPEGs it then times, in the
+same run and alternating so both see the same machine load:
+
+- ``before``: the path before issue 11: decode the whole JPEG, run the network on the full photo,
+  upsample its depth edge-aware to full resolution, shrink photo and depth to the preview, render;
+- ``staged``: ``load_photo`` + ``Refocuser.prepare`` + ``Refocuser.render_preview``: the app's
+  upload handler with today's ``Refocuser`` (network on the preview, depth upsampled to the
+  preview only; full-resolution depth waits until a full render or the depth download);
+- ``draft``: the same with ``load_draft_photo`` (JPEG decoded at preview size, the full decode
+  on demand) in place of ``load_photo``.
+
+Stages: decode, network (the processor's resize included), upsample (edge-aware), render
+(preview, f/2.8 disc, focused at the centre), all wall-clock; ``cpu`` is the process's CPU time
+for the whole path, steadier than wall-clock on a machine shared with other work. Prints a
+table and a one-line summary.
+
+    python -m benchmarks.first_preview [--sizes 1 12 24] [--repeats 3]
+    REFOCUS_CPU_RUNTIME=openvino python -m benchmarks.first_preview   # the network on OpenVINO
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import tempfile
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+import cv2
+import numpy as np
+from PIL import Image
+
+import refocus.depth.hf as hf_module
+import refocus.depth.staged as staged_module
+from refocus.depth import load_depth_model
+from refocus.io import load_photo
+from refocus.preview_decode import load_draft_photo
+from refocus.refocuser import LensSettings, Refocuser
+
+SIZES = {1: (1224, 816), 12: (4032, 3024), 24: (6000, 4000)}  # megapixels -> (width, height)
+STAGES = ("decode", "network", "upsample", "render")
+COLUMNS = (*STAGES, "total", "cpu")
+
+
+def save_small_depth_anything(folder: Path) -> Path:
+    """Save a random network of Depth Anything V2 Small's architecture (24.8M parameters) in ``folder``."""
+    import torch
+    from transformers import DepthAnythingConfig, DepthAnythingForDepthEstimation, Dinov2Config, DPTImageProcessor
+
+    torch.manual_seed(0)
+    # depth-anything/Depth-Anything-V2-Small-hf's config.json and preprocessor_config.json.
+    backbone = Dinov2Config(
+        image_size=518, patch_size=14, hidden_size=384, num_hidden_layers=12, num_attention_heads=6,
+        intermediate_size=1536, out_indices=[3, 6, 9, 12], reshape_hidden_states=False,
+    )  # fmt: skip
+    config = DepthAnythingConfig(
+        backbone_config=backbone, reassemble_hidden_size=384, neck_hidden_sizes=[48, 96, 192, 384],
+        fusion_hidden_size=64, head_hidden_size=32, reassemble_factors=[4, 2, 1, 0.5], depth_estimation_type="relative",
+    )  # fmt: skip
+    model = DepthAnythingForDepthEstimation(config)
+    parameters = sum(p.numel() for p in model.parameters())
+    assert abs(parameters - 24.8e6) < 0.1e6, f"expected DA-V2-Small's 24.8M parameters, built {parameters / 1e6:.2f}M"
+    model.save_pretrained(folder)
+    DPTImageProcessor(
+        size={"height": 518, "width": 518}, keep_aspect_ratio=True, ensure_multiple_of=14, do_pad=False, resample=3
+    ).save_pretrained(folder)
+    return folder
+
+
+def jpeg_photo(width: int, height: int) -> bytes:
+    """A camera-like JPEG (quality 92): smooth shading, a near card with sharp edges, fine noise."""
+    rng = np.random.default_rng(width)
+    base = cv2.resize(rng.random((24, 36, 3), np.float32), (width, height), interpolation=cv2.INTER_CUBIC)
+    base[height // 4 : 3 * height // 4, width // 5 : width // 2] *= 0.4
+    pixels = np.clip(base * 200 + rng.normal(0, 6, (height, width, 1)), 0, 255).astype(np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue()
+
+
+@contextmanager
+def timed_upsampling(spent: list[float]):
+    """Add the seconds every ``upsample_disparity`` call takes, from either code path, to ``spent``."""
+    original = hf_module.upsample_disparity
+
+    def timed(*args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return original(*args, **kwargs)
+        finally:
+            spent.append(time.perf_counter() - start)
+
+    hf_module.upsample_disparity = staged_module.upsample_disparity = timed
+    try:
+        yield
+    finally:
+        hf_module.upsample_disparity = staged_module.upsample_disparity = original
+
+
+def before(model, data: bytes, settings: LensSettings) -> dict[str, float]:
+    """Upload -> first preview as refocus did it before issue 11 (full-resolution depth first)."""
+    refocuser = Refocuser(load_model=lambda spec, device: model)
+    upsampling: list[float] = []
+    start, cpu_start = time.perf_counter(), time.process_time()
+    photo = load_photo(data)
+    decoded = time.perf_counter()
+    with timed_upsampling(upsampling):
+        depth = model.predict(photo.pixels)
+    predicted = time.perf_counter()
+    scale = refocuser.preview_size / max(photo.width, photo.height)
+    size = (round(photo.width * scale), round(photo.height * scale))
+    preview = cv2.resize(photo.pixels, size, interpolation=cv2.INTER_AREA)
+    disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
+    refocuser.render(preview, disparity, (size[0] / 2, size[1] / 2), settings)
+    end = time.perf_counter()
+    return {
+        "decode": decoded - start,
+        "network": predicted - decoded - sum(upsampling),
+        "upsample": sum(upsampling),
+        "render": end - predicted,
+        "total": end - start,
+        "cpu": time.process_time() - cpu_start,
+    }
+
+
+def now(model, data: bytes, settings: LensSettings, *, draft: bool) -> dict[str, float]:
+    """Upload -> first preview through ``Refocuser``, the photo decoded in full or at preview size."""
+    refocuser = Refocuser(load_model=lambda spec, device: model)
+    start, cpu_start = time.perf_counter(), time.process_time()
+    photo = load_draft_photo(data, refocuser.preview_size) if draft else load_photo(data)
+    decoded = time.perf_counter()
+    prepared = refocuser.prepare(photo)
+    prepared_at = time.perf_counter()
+    refocuser.render_preview(prepared, (photo.width / 2, photo.height / 2), settings)
+    end = time.perf_counter()
+    network = refocuser.last_timings.depth_s or 0.0
+    upsample = refocuser.last_timings.upsample_s or 0.0
+    return {
+        "decode": decoded - start,
+        "network": network,
+        "upsample": upsample,
+        # Preview shrink and cache bookkeeping are counted with the render.
+        "render": end - prepared_at + (prepared_at - decoded - network - upsample),
+        "total": end - start,
+        "cpu": time.process_time() - cpu_start,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
+    parser.add_argument("--repeats", type=int, default=3, help="runs per path and size; the median is shown")
+    args = parser.parse_args()
+
+    with tempfile.TemporaryDirectory() as folder:
+        model = load_depth_model(str(save_small_depth_anything(Path(folder))), device="cpu")
+    settings = LensSettings(f_number=2.8)
+    # First-call costs out of the table, for both aspect ratios (an exported network, with
+    # REFOCUS_CPU_RUNTIME set, exports once per input shape).
+    warm = [jpeg_photo(600, 400), jpeg_photo(640, 480)]
+    paths = {
+        "before": lambda data: before(model, data, settings),
+        "staged": lambda data: now(model, data, settings, draft=False),
+        "draft": lambda data: now(model, data, settings, draft=True),
+    }
+    for run in paths.values():
+        for data in warm:
+            run(data)
+
+    print(f"{'photo':>6} {'path':>7} " + " ".join(f"{s:>9}" for s in COLUMNS) + "   (seconds, median)", flush=True)
+    summary = []
+    for megapixels in args.sizes:
+        data = jpeg_photo(*SIZES[megapixels])
+        runs: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
+        for _ in range(args.repeats):
+            for path, run in paths.items():
+                runs[path].append(run(data))
+        medians = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items()}
+        for path, m in medians.items():
+            print(f"{megapixels:>4}MP {path:>7} " + " ".join(f"{m[s]:9.2f}" for s in COLUMNS), flush=True)
+        old, new = medians["before"], medians["draft"]
+        summary.append(
+            f"{megapixels} MP {old['total']:.2f} -> {new['total']:.2f} s ({old['total'] / new['total']:.1f}x; "
+            f"CPU time {old['cpu'] / new['cpu']:.1f}x)"
+        )
+    print("upload -> first preview (before -> draft), DA-V2-Small-sized network on CPU: " + "; ".join(summary))
+
+
+if __name__ == "__main__":
+    main()
