@@ -1,7 +1,8 @@
 """The few array operations the renderer needs, on two backends.
 
 The algorithm (``composite.py`` and the step modules) is written once over these operations;
-a backend only says *how* to resample, convolve and count on its arrays:
+a backend only says *how* to resample, convolve, count and take window statistics on its
+arrays:
 
 - ``NumpyOps`` (the CPU): numpy arrays, convolutions and resizes through OpenCV (an order of
   magnitude faster than torch's CPU conv for these small depthwise kernels, with its own
@@ -177,6 +178,17 @@ class NumpyOps:
         lit = (lights[0].max(axis=-1) > 0.0).astype(np.uint8)
         return cv2.connectedComponentsWithStats(lit, connectivity=8)[:3]
 
+    # --- window statistics (the steps that look at a pixel's neighbourhood)
+    def window_max(self, x: np.ndarray, r: int) -> np.ndarray:
+        """(h, w): the maximum over the (2r+1)^2 window around each pixel, inside the frame."""
+        return cv2.dilate(np.ascontiguousarray(x), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+
+    def window_mean(self, x: np.ndarray, r: int) -> np.ndarray:
+        """(h, w, C): the mean over the (2r+1)^2 window around each pixel, zero outside the
+        frame (the divisor is always the full window)."""
+        out = cv2.blur(np.ascontiguousarray(x), (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_CONSTANT)
+        return out.reshape(x.shape)
+
 
 class TorchOps:
     """The torch backend (CUDA; also runs on the CPU, for tests and launch counts)."""
@@ -311,6 +323,15 @@ class TorchOps:
     def light_groups(self, lights: torch.Tensor) -> None:
         """None: blur all lights of a batch at once (grouping them would need the host)."""
         return None
+
+    # --- window statistics
+    def window_max(self, x: torch.Tensor, r: int) -> torch.Tensor:
+        y = F.max_pool2d(x[None, None], (1, 2 * r + 1), stride=1, padding=(0, r))
+        return F.max_pool2d(y, (2 * r + 1, 1), stride=1, padding=(r, 0))[0, 0]
+
+    def window_mean(self, x: torch.Tensor, r: int) -> torch.Tensor:
+        y = F.avg_pool2d(x.permute(2, 0, 1)[None], (1, 2 * r + 1), stride=1, padding=(0, r))
+        return F.avg_pool2d(y, (2 * r + 1, 1), stride=1, padding=(r, 0))[0].permute(1, 2, 0)
 
 
 Ops = NumpyOps | TorchOps
