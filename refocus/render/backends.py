@@ -337,6 +337,20 @@ class TorchOps:
 Ops = NumpyOps | TorchOps
 
 
+def active_box(ops: Ops, mask: Array, grow: int) -> tuple[slice, slice] | None:
+    """The box (rows, columns) around the true pixels of ``mask`` (h, w), grown by ``grow`` px
+    and cut to the frame, for a step whose work is local to those pixels; None when no pixel is
+    true. A backend that does not branch on values (no host syncs) gets the whole frame."""
+    h, w = mask.shape
+    if not ops.branch_on_values:
+        return slice(0, h), slice(0, w)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return (slice(max(int(rows[0]) - grow, 0), min(int(rows[-1]) + grow + 1, h)),
+            slice(max(int(cols[0]) - grow, 0), min(int(cols[-1]) + grow + 1, w)))
+
+
 def ops_for(x: Array) -> Ops:
     """The backend of an array: numpy -> NumpyOps, torch tensor -> TorchOps on its device."""
     return TorchOps(x.device) if isinstance(x, torch.Tensor) else NumpyOps()

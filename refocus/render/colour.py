@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from refocus.render.backends import Array, ops_for
+from refocus.render.backends import Array, active_box, ops_for
 
 
 def srgb_to_linear(x: Array) -> Array:
@@ -58,12 +58,17 @@ def recover_clipped_highlights(linear: Array, srgb: Array, gain: float) -> Array
     ops = ops_for(srgb)
     saturation = ((ops.min_last(srgb) - 0.94) / 0.05).clip(0.0, 1.0)  # (H, W, 1)
     r = max(int(LIGHT_SIZE * max(saturation.shape) / 2), 1)
+    box = active_box(ops, saturation[..., 0] > 0.0, 2 * r)  # all that the two windows reach
+    if box is None:
+        return linear
+    sat = saturation[box]
     # saturated share of the square around each pixel, inside the frame; the largest share of
     # the squares that hold the pixel, so that a large area's rim and corners count as large too
-    sums = ops.window_mean(ops.cat([saturation, ops.zeros(tuple(saturation.shape)) + 1.0]), r)
-    share = ops.window_max(sums[..., 0] / sums[..., 1].clip(1e-6, None), r)
-    sparse = (2.0 - 4.0 * share[..., None]).clip(0.0, 1.0)
-    return linear * (1.0 + (gain - 1.0) * saturation * sparse)
+    share = ops.window_mean(sat, r)[..., 0] / ops.window_mean(sat * 0.0 + 1.0, r)[..., 0].clip(1e-6, None)
+    sparse = (2.0 - 4.0 * ops.window_max(share, r)[..., None]).clip(0.0, 1.0)
+    out = linear * 1.0  # a copy, on either backend
+    out[box] = linear[box] * (1.0 + (gain - 1.0) * sat * sparse)
+    return out
 
 
 def boost_highlights(linear: Array, srgb: Array, coc: Array, boost: float, threshold: float) -> Array:

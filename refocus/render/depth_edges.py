@@ -8,7 +8,7 @@ the disparity map, so it composes with a scalar or a per-pixel focus.
 
 from __future__ import annotations
 
-from refocus.render.backends import Array, ops_for
+from refocus.render.backends import Array, active_box, ops_for
 
 # Half-width in pixels of the band in which a depth map mixes the two sides of a depth edge:
 # an 8-bit phone map or a 518 px network output upsampled 5-8x to the photo ramps across its
@@ -52,15 +52,22 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     ops, r = ops_for(disparity), EDGE_BAND
     near, far = ops.window_max(disparity, r), -ops.window_max(-disparity, r)
     edge = strength * (near - far) > 2 * r + 1
-    if ops.branch_on_values and not edge.any():
+    box = active_box(ops, edge, r)  # every window around an edge pixel lies inside it
+    if box is None:
         return disparity
-    t = (disparity - far) / (near - far).clip(1e-12, None)  # 0 on the far side ... 1 on the near side
+    d, srgb, edge, near, far = disparity[box], srgb[box], edge[box], near[box], far[box]
+    t = (d - far) / (near - far).clip(1e-12, None)  # 0 on the far side ... 1 on the near side
     on_near = ops.as_float(t > 0.5)[..., None]
-    # window means of [near colour, near count, all colour, count]; the window's size cancels
-    # in the ratios, so means with zero padding outside the frame will do
-    sums = ops.window_mean(ops.cat([srgb * on_near, on_near, srgb, ops.zeros(tuple(on_near.shape)) + 1.0]), r)
-    colour_near = sums[..., :3] / sums[..., 3:4].clip(1e-6, None)
-    colour_far = (sums[..., 4:7] - sums[..., :3]) / (sums[..., 7:8] - sums[..., 3:4]).clip(1e-6, None)
-    cost_near = ((srgb - colour_near) ** 2).sum(-1) + EDGE_VALUE_PRIOR * (1.0 - t) ** 2
-    cost_far = ((srgb - colour_far) ** 2).sum(-1) + EDGE_VALUE_PRIOR * t ** 2
-    return ops.where(edge, ops.where(cost_near <= cost_far, near, far), disparity)
+    # window means of the near side's colour and count, and of all colour and count; the
+    # window's size cancels in the ratios, so means with zero padding outside the box will do
+    # (one array per quantity: interleaving them costs more than the filters)
+    near_colour, near_count = ops.window_mean(srgb * on_near, r)[edge], ops.window_mean(on_near, r)[edge]
+    all_colour, all_count = ops.window_mean(srgb, r)[edge], ops.window_mean(on_near * 0.0 + 1.0, r)[edge]
+    colour_near = near_colour / near_count.clip(1e-6, None)
+    colour_far = (all_colour - near_colour) / (all_count - near_count).clip(1e-6, None)
+    colour, t = srgb[edge], t[edge]  # decide the edge pixels only
+    cost_near = ((colour - colour_near) ** 2).sum(-1) + EDGE_VALUE_PRIOR * (1.0 - t) ** 2
+    cost_far = ((colour - colour_far) ** 2).sum(-1) + EDGE_VALUE_PRIOR * t ** 2
+    out = disparity * 1.0  # a copy, on either backend
+    out[box][edge] = ops.where(cost_near <= cost_far, near[edge], far[edge])
+    return out
