@@ -232,6 +232,27 @@ def test_a_low_resolution_depth_edge_leaves_no_sharp_line_in_the_blur(backend, p
     assert spike(ramp) < 2.0 * spike(step)  # was 17x: a dark line at the ramp's in-focus pixels
 
 
+@pytest.mark.parametrize("as_array", [np.asarray, torch.from_numpy], ids=["numpy", "torch"])
+def test_a_depth_edge_drawn_inside_the_object_snaps_to_the_photos_edge(as_array):
+    """A network's foreground often comes out a few pixels too small: its rim, at the
+    background's depth, would be drawn sharp around the blurred object. The rim's pixels are
+    the foreground's colour, so they take the foreground's disparity; the textured background
+    beside them keeps its own (its texture is not mistaken for the foreground's colour)."""
+    from refocus.render.depth_edges import snap_depth_edges
+
+    h, w = 40, 60
+    x = np.arange(w)[None].repeat(h, 0)
+    rng = np.random.default_rng(1)
+    background = np.float32([0.55, 0.6, 0.5]) + cv2.GaussianBlur(rng.normal(0, 0.15, (h, w, 3)), (0, 0), 0.7)
+    foreground = np.float32([0.75, 0.3, 0.25]) + rng.normal(0, 0.01, (h, w, 3))
+    img = np.where((x < 30)[..., None], foreground, background).clip(0, 1).astype(np.float32)
+    disparity = np.where(x < 27, 3.0, 1.0).astype(np.float32)  # the map's edge 3 px inside
+    out = np.asarray(snap_depth_edges(as_array(disparity), as_array(img), 10.0))
+    assert np.all(out[:, 27:30] == 3.0)  # the mean-colour cost left the whole rim behind
+    np.testing.assert_array_equal(out[:, 30:], 1.0)
+    np.testing.assert_array_equal(out[:, :27], 3.0)
+
+
 def test_blur_grows_monotonically_with_strength():
     rng = np.random.default_rng(2)
     img = rng.uniform(0, 1, (64, 64, 3)).astype(np.float32)

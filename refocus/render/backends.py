@@ -86,6 +86,7 @@ class NumpyOps:
     where = staticmethod(np.where)
     sign = staticmethod(np.sign)
     isfinite = staticmethod(np.isfinite)
+    log = staticmethod(np.log)
 
     def nan_to_num(self, x: np.ndarray) -> np.ndarray:
         return np.nan_to_num(x, nan=0.0)
@@ -221,6 +222,7 @@ class TorchOps:
     where = staticmethod(torch.where)
     sign = staticmethod(torch.sign)
     isfinite = staticmethod(torch.isfinite)
+    log = staticmethod(torch.log)
 
     def nan_to_num(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nan_to_num(x, nan=0.0)
