@@ -89,6 +89,38 @@ def test_clipped_light_is_given_more_energy_than_it_shows():
     assert recovered == pytest.approx(4.0 * plain, rel=0.02)
 
 
+@pytest.mark.parametrize("backend", [None, TorchOps("cpu")], ids=["numpy", "torch"])
+def test_a_clipped_sky_does_not_brighten_the_photo_but_a_small_light_still_glows(backend):
+    """Clipped energy belongs to small lights: opening the aperture on a photo with a blown sky
+    keeps its mean brightness, while a small clipped lamp below still spreads about 4x the
+    energy it shows (a bright bokeh ball).
+
+    Brightness is measured as the mean in linear light, the physical one: a lens only moves
+    light, so the linear mean is kept exactly (within 2 %, the issue's bound) unless energy is
+    added. The sRGB mean is not a measure of energy: blurring in linear light and encoding
+    back raises it by itself wherever bright and dark mix (the encoding is concave, Jensen's
+    inequality), here by 1.3 % with no clipped energy at all; a sky given 4x added 8.6 % in
+    linear light (5.2 % in sRGB)."""
+    img = np.full((120, 160, 3), 0.35, np.float32)
+    img[:50] = 1.0  # blown sky
+    lamp = np.zeros_like(img)
+    lamp[90:93, 80:83] = 1.0  # a 3 x 3 px lamp on the dark ground
+    img_lamp = np.where(lamp > 0, lamp, img)
+    disparity = np.full((120, 160), 0.2, np.float32)
+
+    def render(image: np.ndarray, gain: float = 4.0) -> np.ndarray:
+        return render_bokeh(image, disparity, 1.0, 10.0, clipped_gain=gain, backend=backend)
+
+    out = render(img)
+    assert to_linear(out).mean() < 1.02 * to_linear(img).mean()
+    assert out.mean() < render(img, gain=1.0).mean() + 1e-3  # no sRGB rise beyond the encoding's
+
+    def lamp_energy(gain: float) -> float:
+        return float((to_linear(render(img_lamp, gain)) - to_linear(render(img, gain)))[60:].sum())
+
+    assert lamp_energy(4.0) > 3.0 * lamp_energy(1.0)
+
+
 # --- uniformity and convolution ---------------------------------------------------------------
 @pytest.mark.parametrize("quality", ["preview", "default", "high"])
 def test_uniform_image_stays_uniform_at_any_depth(quality):
@@ -172,6 +204,53 @@ def test_a_defocused_object_whose_depth_varies_keeps_its_energy():
     disparity[rho <= 8] = 1.3  # the centre bulges towards the camera: other depth layers
     out = render_bokeh(img, disparity, 0.0, 15.0)
     assert to_linear(out).sum() == pytest.approx(to_linear(img).sum(), rel=0.15)
+
+
+@pytest.mark.parametrize("backend", [None, TorchOps("cpu")], ids=["numpy", "torch"])
+@pytest.mark.parametrize("per_pixel_focus", [False, True], ids=["scalar_focus", "focus_map"])
+def test_a_low_resolution_depth_edge_leaves_no_sharp_line_in_the_blur(backend, per_pixel_focus):
+    """A phone's or a network's depth map is 8-bit and ~5x smaller than the photo: upsampled,
+    its step from a near, defocused bed to the far, defocused wall ramps through the focal
+    plane. The pixels on that ramp must not be drawn as an in-focus contour line inside the
+    blur: the render's profile across the edge is as smooth as with the exact step (also with
+    a per-pixel focus map)."""
+    h, w = 60, 160
+    x = np.arange(w)[None, :].repeat(h, 0)
+    rng = np.random.default_rng(0)
+    img = np.where((x < 80)[..., None], np.float32([0.3, 0.25, 0.2]), np.float32([0.8, 0.8, 0.75]))
+    img = (img + cv2.GaussianBlur(rng.normal(0, 0.1, (h, w, 3)), (0, 0), 1.0)).clip(0, 1).astype(np.float32)
+    step = np.where(x < 80, 4.0, 1.5).astype(np.float32)  # near bed, far wall; focus between
+    small = cv2.resize(step, (w // 5, h // 5), interpolation=cv2.INTER_AREA)
+    small = np.round((small - 1.5) / 2.5 * 255) / 255 * 2.5 + 1.5  # 8-bit, as a phone stores it
+    ramp = cv2.resize(small.astype(np.float32), (w, h), interpolation=cv2.INTER_LINEAR)
+    focus = np.full((h, w), 2.7, np.float32) if per_pixel_focus else 2.7
+
+    def spike(disparity: np.ndarray) -> float:
+        profile = render_bokeh(img, disparity, focus, 6.0, backend=backend).mean(axis=(0, 2))  # texture averages out
+        return float(np.abs(np.diff(profile, 2))[60:100].max())
+
+    assert spike(ramp) < 2.0 * spike(step)  # was 17x: a dark line at the ramp's in-focus pixels
+
+
+@pytest.mark.parametrize("as_array", [np.asarray, torch.from_numpy], ids=["numpy", "torch"])
+def test_a_depth_edge_drawn_inside_the_object_snaps_to_the_photos_edge(as_array):
+    """A network's foreground often comes out a few pixels too small: its rim, at the
+    background's depth, would be drawn sharp around the blurred object. The rim's pixels are
+    the foreground's colour, so they take the foreground's disparity; the textured background
+    beside them keeps its own (its texture is not mistaken for the foreground's colour)."""
+    from refocus.render.depth_edges import snap_depth_edges
+
+    h, w = 40, 60
+    x = np.arange(w)[None].repeat(h, 0)
+    rng = np.random.default_rng(1)
+    background = np.float32([0.55, 0.6, 0.5]) + cv2.GaussianBlur(rng.normal(0, 0.15, (h, w, 3)), (0, 0), 0.7)
+    foreground = np.float32([0.75, 0.3, 0.25]) + rng.normal(0, 0.01, (h, w, 3))
+    img = np.where((x < 30)[..., None], foreground, background).clip(0, 1).astype(np.float32)
+    disparity = np.where(x < 27, 3.0, 1.0).astype(np.float32)  # the map's edge 3 px inside
+    out = np.asarray(snap_depth_edges(as_array(disparity), as_array(img), 10.0))
+    assert np.all(out[:, 27:30] == 3.0)  # the mean-colour cost left the whole rim behind
+    np.testing.assert_array_equal(out[:, 30:], 1.0)
+    np.testing.assert_array_equal(out[:, :27], 3.0)
 
 
 def test_blur_grows_monotonically_with_strength():

@@ -3,9 +3,12 @@
 The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``) runs it
 (MPIB's layered renderer is the model):
 
-1. ``colour``: decode sRGB to linear light and estimate the energy hidden in clipped highlights;
+1. ``colour``: decode sRGB to linear light and estimate the energy hidden in clipped
+   highlights (small lights only);
 2. ``aperture``: the kernel of one defocused point (disc, blades, ring, cat's eye);
-3. ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
+3. ``depth_edges``: give each pixel at a depth discontinuity the disparity of one side, by its
+   colour (a real map ramps across its edges; the ramp's pixels are not surfaces); then
+   ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
    the focal plane), quantised into depth layers, 1 px wide for small blurs, ~12 % wide for
    large ones, each with its crop box;
 4. ``blur``: blur each layer's premultiplied colour and alpha with the aperture kernel of its

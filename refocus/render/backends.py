@@ -1,7 +1,8 @@
 """The few array operations the renderer needs, on two backends.
 
 The algorithm (``composite.py`` and the step modules) is written once over these operations;
-a backend only says *how* to resample, convolve and count on its arrays:
+a backend only says *how* to resample, convolve, count and take window statistics on its
+arrays:
 
 - ``NumpyOps`` (the CPU): numpy arrays, convolutions and resizes through OpenCV (an order of
   magnitude faster than torch's CPU conv for these small depthwise kernels, with its own
@@ -85,6 +86,7 @@ class NumpyOps:
     where = staticmethod(np.where)
     sign = staticmethod(np.sign)
     isfinite = staticmethod(np.isfinite)
+    log = staticmethod(np.log)
 
     def nan_to_num(self, x: np.ndarray) -> np.ndarray:
         return np.nan_to_num(x, nan=0.0)
@@ -177,6 +179,17 @@ class NumpyOps:
         lit = (lights[0].max(axis=-1) > 0.0).astype(np.uint8)
         return cv2.connectedComponentsWithStats(lit, connectivity=8)[:3]
 
+    # --- window statistics (the steps that look at a pixel's neighbourhood)
+    def window_max(self, x: np.ndarray, r: int) -> np.ndarray:
+        """(h, w): the maximum over the (2r+1)^2 window around each pixel, inside the frame."""
+        return cv2.dilate(np.ascontiguousarray(x), np.ones((2 * r + 1, 2 * r + 1), np.uint8))
+
+    def window_mean(self, x: np.ndarray, r: int) -> np.ndarray:
+        """(h, w, C): the mean over the (2r+1)^2 window around each pixel, zero outside the
+        frame (the divisor is always the full window)."""
+        out = cv2.blur(np.ascontiguousarray(x), (2 * r + 1, 2 * r + 1), borderType=cv2.BORDER_CONSTANT)
+        return out.reshape(x.shape)
+
 
 class TorchOps:
     """The torch backend (CUDA; also runs on the CPU, for tests and launch counts)."""
@@ -209,6 +222,7 @@ class TorchOps:
     where = staticmethod(torch.where)
     sign = staticmethod(torch.sign)
     isfinite = staticmethod(torch.isfinite)
+    log = staticmethod(torch.log)
 
     def nan_to_num(self, x: torch.Tensor) -> torch.Tensor:
         return torch.nan_to_num(x, nan=0.0)
@@ -312,8 +326,31 @@ class TorchOps:
         """None: blur all lights of a batch at once (grouping them would need the host)."""
         return None
 
+    # --- window statistics
+    def window_max(self, x: torch.Tensor, r: int) -> torch.Tensor:
+        y = F.max_pool2d(x[None, None], (1, 2 * r + 1), stride=1, padding=(0, r))
+        return F.max_pool2d(y, (2 * r + 1, 1), stride=1, padding=(r, 0))[0, 0]
+
+    def window_mean(self, x: torch.Tensor, r: int) -> torch.Tensor:
+        y = F.avg_pool2d(x.permute(2, 0, 1)[None], (1, 2 * r + 1), stride=1, padding=(0, r))
+        return F.avg_pool2d(y, (2 * r + 1, 1), stride=1, padding=(r, 0))[0].permute(1, 2, 0)
+
 
 Ops = NumpyOps | TorchOps
+
+
+def active_box(ops: Ops, mask: Array, grow: int) -> tuple[slice, slice] | None:
+    """The box (rows, columns) around the true pixels of ``mask`` (h, w), grown by ``grow`` px
+    and cut to the frame, for a step whose work is local to those pixels; None when no pixel is
+    true. A backend that does not branch on values (no host syncs) gets the whole frame."""
+    h, w = mask.shape
+    if not ops.branch_on_values:
+        return slice(0, h), slice(0, w)
+    rows, cols = np.flatnonzero(mask.any(axis=1)), np.flatnonzero(mask.any(axis=0))
+    if len(rows) == 0:
+        return None
+    return (slice(max(int(rows[0]) - grow, 0), min(int(rows[-1]) + grow + 1, h)),
+            slice(max(int(cols[0]) - grow, 0), min(int(cols[-1]) + grow + 1, w)))
 
 
 def ops_for(x: Array) -> Ops:

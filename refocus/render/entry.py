@@ -11,6 +11,7 @@ from refocus.render.backends import Ops, ops_for_device
 from refocus.render.checks import QUALITIES, as_array, check_arrays, check_map, check_number, check_options
 from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clipped_highlights, srgb_to_linear
 from refocus.render.composite import composite_layers
+from refocus.render.depth_edges import snap_depth_edges
 from refocus.render.layers import signed_coc
 
 
@@ -88,6 +89,7 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
 
     with torch.no_grad():
         srgb = img.clip(0.0, 1.0)
+        disp = snap_depth_edges(disp, srgb, strength)
         coc = signed_coc(ops, disp, focus, strength, focus_range, focus_falloff)
         linear = recover_clipped_highlights(srgb_to_linear(srgb), srgb, clipped_gain)
         if highlight_boost > 0.0:
