@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-import refocus.bokeh
+import refocus.render
 from conftest import textured_scene
 from refocus.depth import load_depth_model
 from refocus.io import Photo
@@ -49,13 +49,13 @@ def test_the_click_focuses_the_same_value_at_either_resolution(tiny_model, monke
     refocuser = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120)
     photo = Photo(image.astype(np.float32) / 255)
     focus_values = []
-    render = refocus.bokeh.render_bokeh
+    render = refocus.render.render_bokeh
 
     def spy(image, disparity, focus, *args, **kwargs):
         focus_values.append(focus)
         return render(image, disparity, focus, *args, **kwargs)
 
-    monkeypatch.setattr(refocus.bokeh, "render_bokeh", spy)
+    monkeypatch.setattr(refocus.render, "render_bokeh", spy)
     for xy in [(37.0, 251.0), (479.0, 359.0)]:
         # Full resolution first on a fresh refocuser, then the preview, and the other way round.
         for order in [("full", "preview"), ("preview", "full")]:
