@@ -92,3 +92,29 @@ def test_cli_parses_a_focus_plane_of_three_points():
     for bad in ["10,20 30,40", "10,20 30,40 auto", "1,2 3,4 5,6 7,8"]:
         with pytest.raises(SystemExit):
             build_parser().parse_args(["p.jpg", "-o", "o.png", "--focus-plane", bad])
+
+
+def test_cli_focus_plane_keeps_a_receding_plane_sharp_end_to_end(tmp_path):
+    """A floor receding from the camera (disparity falls from the bottom row to the top): one focus
+    depth keeps a single band sharp; the plane through three points on it keeps all of it sharp."""
+    from PIL import Image
+
+    from conftest import sharpness
+    from test_cli import run_cli
+
+    height, width = 120, 160
+    image = (np.random.default_rng(4).random((height, width, 3)) * 255).astype(np.uint8)
+    disparity = np.repeat(np.linspace(0.2, 1.0, height, dtype=np.float32)[:, None], width, axis=1)
+    Image.fromarray(image).save(tmp_path / "floor.png")
+    np.save(tmp_path / "disparity.npy", disparity)
+    common = ["--depth-map", str(tmp_path / "disparity.npy"), "--depth-kind", "disparity", "--f-number", "1.4"]
+    plane = run_cli(str(tmp_path / "floor.png"), "-o", str(tmp_path / "plane.png"), *common,
+                    "--focus-plane", "20,10 140,60 80,110")  # fmt: skip
+    single = run_cli(str(tmp_path / "floor.png"), "-o", str(tmp_path / "single.png"), *common, "--focus", "80,60")
+    assert plane.returncode == 0 and single.returncode == 0, plane.stderr + single.stderr
+    original = sharpness(image[5:20]), sharpness(image[100:115])
+    with_plane = np.asarray(Image.open(tmp_path / "plane.png"))
+    with_point = np.asarray(Image.open(tmp_path / "single.png"))
+    for rows, kept in zip((slice(5, 20), slice(100, 115)), original):
+        assert sharpness(with_plane[rows]) > 0.9 * kept  # near and far ends both sharp
+        assert sharpness(with_point[rows]) < 0.6 * kept  # one focus depth blurs them
