@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import cv2
 import numpy as np
@@ -23,6 +23,9 @@ from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
 from refocus.render.aperture import SHAPES
+
+if TYPE_CHECKING:  # refocus.focus imports this module
+    from refocus.focus import FocusPlane
 
 # How the UI names each kind of ``render_bokeh`` shape (a polygon by its blade count).
 _SHAPE_KIND_LABELS = {
@@ -54,6 +57,9 @@ class LensSettings:
         highlight_boost: extra brightness of out-of-focus highlights, 0 (off, physical) to 4.
         highlight_threshold: sRGB luminance in (0, 1] above which a pixel is a highlight.
         focus_range: share of the photo's disparity range, 0 to 1, kept sharp around the focus.
+        focus_falloff: share of the photo's disparity range, 0 to 1, over which blur eases in
+            past the sharp band's edges (``render_bokeh``'s ``focus_falloff``: a spot the eye
+            still accepts as sharp grows into the lens's blur); 0 = the hard edge of a real lens.
     """
 
     f_number: float = 2.8
@@ -61,6 +67,7 @@ class LensSettings:
     highlight_boost: float = 0.0
     highlight_threshold: float = 0.9
     focus_range: float = 0.0
+    focus_falloff: float = 0.0
 
     def __post_init__(self) -> None:
         # Checked here, before any depth pass is spent on a request that cannot render; values
@@ -72,6 +79,7 @@ class LensSettings:
             ("highlight boost", "highlight_boost", (0.0, 4.0)),
             ("highlight threshold", "highlight_threshold", (0.01, 1.0)),
             ("focus range", "focus_range", (0.0, 1.0)),
+            ("focus falloff", "focus_falloff", (0.0, 1.0)),
         ]:
             object.__setattr__(self, attribute, _check_range(name, getattr(self, attribute), low, high))
 
@@ -275,6 +283,7 @@ class Refocuser:
         depth_map: np.ndarray | None = None,
         depth_source: DepthSource = "auto",
         timings: Timings | None = None,
+        depth_note: str = "",
     ) -> PreparedPhoto:
         """Depth and a preview-sized copy of ``photo``, computed once per content and cached.
 
@@ -288,6 +297,8 @@ class Refocuser:
             depth_source: ``"auto"`` (the order above), ``"embedded"`` (the file's map; an
                 error when it has none) or ``"model"`` (the network, ignoring the file's map).
             timings: the caller's, to record the depth pass in.
+            depth_note: how ``depth_map`` was read, for people (``UserDepth.interpretation``);
+                ``depth_source`` of the result then reads ``"uploaded depth map (<note>)"``.
         """
         if depth_source not in DEPTH_SOURCES:
             raise RefocusError(f"The depth source must be one of {', '.join(DEPTH_SOURCES)}, got {_short(depth_source)}.")
@@ -299,7 +310,9 @@ class Refocuser:
             key += "+" + content_key(depth_map)
         elif embedded is not None:
             key += "+embedded:" + content_key(embedded.disparity)
-        return self._prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key, embedded, timings))
+        return self._prepared.get_or_compute(
+            key, lambda: self._prepare(photo, depth_map, key, embedded, timings, depth_note)
+        )
 
     def prepared_photo(self, key: str | None) -> PreparedPhoto | None:
         """The photo ``prepare`` returned under ``key`` (``PreparedPhoto.key``), while still cached.
@@ -309,11 +322,16 @@ class Refocuser:
         return None if key is None else self._prepared.get(key)
 
     def _depth_for(
-        self, photo: Photo, depth_map: np.ndarray | None, embedded: EmbeddedDepth | None, timings: Timings | None
+        self,
+        photo: Photo,
+        depth_map: np.ndarray | None,
+        embedded: EmbeddedDepth | None,
+        timings: Timings | None,
+        depth_note: str = "",
     ) -> tuple[DepthResult, str]:
         """(depth at the photo's size, where it came from) for ``prepare``."""
         if depth_map is not None:
-            return DepthResult(depth_map), "uploaded depth map"
+            return DepthResult(depth_map), "uploaded depth map" + (f" ({depth_note})" if depth_note else "")
         if embedded is not None:
             start = time.perf_counter()
             depth = embedded_depth_result(embedded, photo.pixels)
@@ -328,8 +346,9 @@ class Refocuser:
         key: str,
         embedded: EmbeddedDepth | None,
         timings: Timings | None,
+        depth_note: str = "",
     ) -> PreparedPhoto:
-        depth, source = self._depth_for(photo, depth_map, embedded, timings)
+        depth, source = self._depth_for(photo, depth_map, embedded, timings, depth_note)
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
         preview, preview_disparity = photo.pixels, depth.disparity
@@ -356,8 +375,12 @@ class Refocuser:
         focus_xy: tuple[float, float],
         settings: LensSettings,
         timings: Timings | None = None,
+        focus_plane: FocusPlane | None = None,
     ) -> np.ndarray:
-        """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
+        """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels.
+
+        ``focus_plane`` (fitted in the photo's pixels), when given, is rendered sharp instead.
+        """
         scale = prepared.preview_scale
         x, y = focus_point(focus_xy)
         # Checked in the photo's own pixels (the preview's would confuse the user's message).
@@ -365,9 +388,11 @@ class Refocuser:
         h, w = prepared.preview.shape[:2]
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
+        plane = None if focus_plane is None else focus_plane.disparity_map(w, h, scale)
         return self.render(
-            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings
-        )
+            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings,
+            focus_disparity=plane,
+        )  # fmt: skip
 
     def render_full(
         self,
@@ -376,11 +401,14 @@ class Refocuser:
         focus_xy: tuple[float, float],
         settings: LensSettings,
         timings: Timings | None = None,
+        focus_plane: FocusPlane | None = None,
     ) -> np.ndarray:
-        """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels."""
+        """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``)."""
+        plane = None if focus_plane is None else focus_plane.disparity_map(photo.width, photo.height)
         return self.render(
-            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings
-        )
+            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings,
+            focus_disparity=plane,
+        )  # fmt: skip
 
     def render(
         self,
@@ -420,10 +448,11 @@ class Refocuser:
         if focus is None:
             focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)
-        focus_range = 0.0
-        if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
+        focus_range = focus_falloff = 0.0
+        if settings.focus_range > 0 or settings.focus_falloff > 0:  # a percentile costs a pass: only when used
             low, high = np.percentile(disparity, [1, 99])
             focus_range = float(settings.focus_range * (high - low) / 2)
+            focus_falloff = float(settings.focus_falloff * (high - low))
         start = time.perf_counter()
         rendered = render_bokeh(
             image,
@@ -431,6 +460,7 @@ class Refocuser:
             focus,
             strength,
             focus_range=focus_range,
+            focus_falloff=focus_falloff,
             **settings.render_options(),
         )
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)
