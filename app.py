@@ -297,10 +297,11 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                         DEPTH_UNITS, value="mm", allow_custom_value=True,
                         label="Unit of metric depth (m, cm, mm, or metres per value such as 1/256)",
                     )  # fmt: skip
-                with gr.Row():  # presets: the lens controls saved to, and loaded from, a small JSON file
-                    save_preset_button = gr.Button("Save settings as preset", size="sm")
-                    load_preset_button = gr.UploadButton("Load preset", file_types=[".json"], size="sm")
-                preset_file = gr.File(label="Preset (JSON)", elem_id="preset-file")
+                with gr.Accordion("Presets", open=False):  # the lens controls saved to and loaded from JSON
+                    with gr.Row():
+                        save_preset_button = gr.Button("Save settings as preset", size="sm")
+                        load_preset_button = gr.UploadButton("Load preset", file_types=[".json"], size="sm")
+                    preset_file = gr.File(label="Preset (JSON)", elem_id="preset-file", height=80)
             with gr.Column(scale=2):
                 with gr.Tabs():
                     with gr.Tab("Refocused"):
