@@ -125,3 +125,24 @@ def test_preset_download_and_upload_round_trip_the_controls(tiny_model_dir):
     path = fns["on_save_preset"](*lens)
     assert json.loads(open(path).read())["focus_falloff"] == 0.2
     assert fns["on_load_preset"](path) == lens
+
+
+def test_focus_falloff_is_one_lens_setting_for_the_library_the_cli_and_presets(tmp_path):
+    from refocus.errors import RefocusError
+    from refocus.refocuser import Refocuser
+    from test_cli import run_cli
+
+    image = textured_scene()[0].astype(np.float32) / 255
+    ramp = np.repeat(np.linspace(0.2, 1.0, 160, dtype=np.float32)[None, :], 120, axis=0)
+    refocuser = Refocuser(load_model=None)
+    hard, soft = (refocuser.render(image, ramp, (80, 60), LensSettings(f_number=1.4, focus_range=0.2, focus_falloff=f))
+                  for f in (0.0, 0.3))  # fmt: skip
+    assert sharpness(soft[:, 100:130]) > 1.2 * sharpness(hard[:, 100:130])  # blur eases in past the band
+    with pytest.raises(RefocusError, match="focus falloff must be a number from 0 to 1"):
+        LensSettings(focus_falloff=2)
+    Image.fromarray(textured_scene()[0]).save(tmp_path / "p.png")
+    np.save(tmp_path / "d.npy", ramp)
+    result = run_cli(str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--depth-map", str(tmp_path / "d.npy"),
+                     "--focus-falloff", "0.25", "--save-preset", str(tmp_path / "p.json"))  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert json.loads((tmp_path / "p.json").read_text())["focus_falloff"] == 0.25
