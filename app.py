@@ -38,7 +38,6 @@ from refocus.server import (
     parse_args,
     pick_point,
 )
-from refocus.user_depth import USER_DEPTH_KINDS
 
 log = logging.getLogger("refocus.app")
 
@@ -49,7 +48,6 @@ SESSION_TTL_S = 3600  # a tab left open for an hour forgets its photo (its files
 HEAVY = dict(concurrency_id="gpu", concurrency_limit=1)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 NO_PHOTO = "Upload a photo first, then click where it should be sharp."
-PHOTO_TYPES = [".jpg", ".jpeg", ".png", ".webp", ".tif", ".tiff", ".heic", ".heif", ".avif", ".gif", ".bmp"]
 DEPTH_SOURCE_CHOICES = [
     ("Auto: your map, else the photo's own, else the model", "auto"),
     ("The photo's own (iPhone, Google)", "embedded"),
@@ -160,7 +158,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     # -- timings); the arrays live in the shared, byte-bounded caches of the Refocuser.
 
     def show(session: Session, settings: LensSettings):
-        """The preview outputs: the preview with its markers, the before/after pair, status (with the depth's source)."""
+        """The preview outputs: the preview with its markers, the before/after pair, status (with the depth)."""
         prepared, preview = app.render_preview(session, settings)
         marked = draw_markers(preview, session, prepared.preview_scale)
         status = f"{app.depth_line(prepared)} · {app.status_line(session.model, session.timings)}"
@@ -169,13 +167,15 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     @user_errors
     def on_photo(session, path, model, depth_path, depth_kind, depth_unit, depth_source, f_number, shape, boost,
                  threshold, focus_range, falloff, progress=gr.Progress()):  # fmt: skip
+        depth = dict(model=model, depth_path=depth_path, depth_kind=depth_kind or "auto",
+                     depth_unit=depth_unit or None, depth_source=depth_source or "auto")  # fmt: skip
         if session and path and Path(path).name == session.shown_name:
-            return (gr.skip(),) * 9  # our browser-readable copy of the photo coming back: nothing changed
+            path = session.path  # the photo box shows our JPEG copy of a HEIC; the photo is still the HEIC
+            if all(getattr(session, name) == value for name, value in depth.items()):
+                return (gr.skip(),) * 9  # the copy arriving in the photo box: nothing changed
         if not path:
             return None, None, None, None, None, None, app.status_line(model), gr.skip(), gr.skip()
         progress(0.1, desc="Estimating depth (once per photo)…")
-        depth = dict(model=model, depth_path=depth_path, depth_kind=depth_kind or "auto",
-                     depth_unit=depth_unit or None, depth_source=depth_source or "auto")  # fmt: skip
         shown = f_number_update = gr.skip()
         if session and path == session.path:  # a depth option changed: the focus and picked points stay
             session = dataclasses.replace(session, key=None, **depth)
@@ -223,7 +223,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         name = Path(session.path).stem + "-refocused." + ("jpg" if file_format == "jpeg" else "png")
         prepared = app.prepared(session)
         path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings,
-                               focus_plane=app.focus_plane(session), jpeg_quality=int(quality), keep_gps=bool(keep_gps))  # fmt: skip
+                               focus_plane=app.focus_plane(session), jpeg_quality=int(quality),
+                               keep_gps=bool(keep_gps))  # fmt: skip
         return str(path), app.status_line(session.model, session.timings)
 
     # -- focus pull and presets: their own events, beside the ones above ---------------------
@@ -238,8 +239,11 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         pull = FocusPull((session.pull_from or session.focus, session.pull_to), frames=frames)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
         name = f"{Path(session.path).stem}-focus-pull.{file_format}"
-        path = app.render_focus_pull(session.path, app.prepared(session), session.model, pull, settings, name, fps=fps,
-                                     progress=lambda done, total: progress((done, total), desc="Rendering frames…"))  # fmt: skip
+        def frame_done(done: int, total: int) -> None:
+            progress((done, total), desc="Rendering frames…")
+
+        path = app.render_focus_pull(session.path, app.prepared(session), session.model, pull, settings, name,
+                                     fps=fps, progress=frame_done)  # fmt: skip
         playable = str(path) if path.suffix in (".mp4", ".webm") else None  # a GIF or WebP is a download only
         return playable, str(path)
 
@@ -276,7 +280,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                 with gr.Accordion("More lens controls", open=False):
                     focus_range = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Focus range (depth band kept sharp)")
                     focus_falloff = gr.Slider(
-                        0.0, 1.0, value=0.0, step=0.01, label="Focus falloff (how gradually blur grows; 0 = a real lens)"
+                        0.0, 1.0, value=0.0, step=0.01, label="Focus falloff (how gradually blur grows; 0 = real lens)"
                     )
                     highlight_boost = gr.Slider(0.0, 4.0, value=0.0, step=0.1, label="Highlight boost (0 = physical)")
                     highlight_threshold = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Highlight threshold")
@@ -286,7 +290,9 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                         value=app.default_model,
                         label="Depth model (licence)",
                     )
-                    depth_source = gr.Radio(DEPTH_SOURCE_CHOICES, value="auto", label="Depth from", elem_id="depth-source")
+                    depth_source = gr.Radio(
+                        DEPTH_SOURCE_CHOICES, value="auto", label="Depth from", elem_id="depth-source"
+                    )
                     depth_upload = gr.File(
                         label="Or use your own depth map (PNG, TIFF or .npy)",
                         file_types=[".png", ".tif", ".tiff", ".npy"],
@@ -448,8 +454,9 @@ def add_api(app: RefocusApp) -> None:
         plane = fit_focus_plane(prepared.depth.disparity, points(focus_plane, prepared)) if focus_plane else None
         start = time.perf_counter()
         name = Path(image_path).stem + "-refocused." + ("jpg" if output_format == "jpeg" else "png")
-        path = app.render_full(photo, prepared, None, focus, settings, name, focus_plane=plane,
-                               jpeg_quality=int(as_number("JPEG quality", jpeg_quality)), keep_gps=bool(keep_gps))  # fmt: skip
+        quality = int(as_number("JPEG quality", jpeg_quality))
+        path = app.render_full(photo, prepared, None, focus, settings, name, focus_plane=plane, jpeg_quality=quality,
+                               keep_gps=bool(keep_gps))  # fmt: skip
         source = prepared.depth_source
         details = {
             "width": prepared.width,

@@ -352,7 +352,10 @@ class RefocusApp:
             parts.append(f"last render {timings.render_s * 1000:.0f} ms")
         line = " · ".join(parts)
         if s["model_error"]:
-            line += f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*."
+            line += (
+                f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*, or a phone "
+                "photo that carries its own depth (iPhone HEIC, Google portrait JPEG)."
+            )
         return line
 
 

@@ -32,6 +32,10 @@ def test_a_heic_upload_is_shown_and_clicking_it_refocuses(browser, server, tmp_p
         click_image(page, "#photo", 0.1, 0.1)
         wait_for_new_src(page, "#result", first)
         assert error_toasts(page) == 0
+        # a depth option changed while the box shows the copy: the HEIC itself is asked for its depth
+        page.get_by_text("Depth", exact=True).first.click()
+        page.locator("#depth-source").get_by_text("The photo's own (iPhone, Google)").click()
+        page.get_by_text("carries no depth map of its own").first.wait_for(timeout=30_000)
         # the session keeps the HEIC itself: its copy coming back to the server started nothing new
         depth_link = block(page, "Depth map (16-bit PNG)").locator("a[href]").first.get_attribute("href")
         assert depth_link.endswith("/phone-depth16.png")
