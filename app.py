@@ -325,7 +325,9 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                         )
                         with gr.Row():
                             pull_frames = gr.Slider(2, min(120, MAX_FRAMES), value=24, step=1, label="Frames")
-                            pull_fps = gr.Slider(1, 60, value=12, step=1, label="Frames per second")
+                            pull_fps = gr.Slider(
+                                1, 60, value=12, step=1, label="Frames per second (duration = frames ÷ this)"
+                            )
                             pull_format = gr.Dropdown(
                                 [e.lstrip(".") for e in ANIMATION_EXTENSIONS], value="mp4", label="Format"
                             )
