@@ -73,6 +73,9 @@ def build_parser() -> argparse.ArgumentParser:
                              f"portrait mode recorded (iPhone), else {DEFAULT_F_NUMBER:g}")
     parser.add_argument("--shape", choices=list(SHAPES), default="disc", help="bokeh shape")
     parser.add_argument("--focus-range", type=float, default=0.0, help="share of the depth range kept sharp, 0-1")
+    parser.add_argument("--focus-falloff", type=float, default=0.0,
+                        help="share of the depth range over which blur eases in past the sharp band, 0-1 "
+                             "(0: the hard edge of a real lens)")  # fmt: skip
     parser.add_argument("--highlight-boost", type=float, default=0.0, help="extra glow of blurred highlights, 0-4")
     parser.add_argument("--highlight-threshold", type=float, default=0.9, help="brightness counted as highlight")
     depth = parser.add_mutually_exclusive_group()

@@ -11,7 +11,7 @@ import math
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable, Literal
+from typing import TYPE_CHECKING, Callable, Literal
 
 import cv2
 import numpy as np
@@ -24,6 +24,9 @@ from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
 from refocus.preview_decode import DraftPhoto
 from refocus.render.aperture import SHAPES
+
+if TYPE_CHECKING:  # refocus.focus imports this module
+    from refocus.focus import FocusPlane
 
 # How the UI names each kind of ``render_bokeh`` shape (a polygon by its blade count).
 _SHAPE_KIND_LABELS = {
@@ -55,6 +58,9 @@ class LensSettings:
         highlight_boost: extra brightness of out-of-focus highlights, 0 (off, physical) to 4.
         highlight_threshold: sRGB luminance in (0, 1] above which a pixel is a highlight.
         focus_range: share of the photo's disparity range, 0 to 1, kept sharp around the focus.
+        focus_falloff: share of the photo's disparity range, 0 to 1, over which blur eases in
+            past the sharp band's edges (``render_bokeh``'s ``focus_falloff``: a spot the eye
+            still accepts as sharp grows into the lens's blur); 0 = the hard edge of a real lens.
     """
 
     f_number: float = 2.8
@@ -62,6 +68,7 @@ class LensSettings:
     highlight_boost: float = 0.0
     highlight_threshold: float = 0.9
     focus_range: float = 0.0
+    focus_falloff: float = 0.0
 
     def __post_init__(self) -> None:
         # Checked here, before any depth pass is spent on a request that cannot render; values
@@ -73,6 +80,7 @@ class LensSettings:
             ("highlight boost", "highlight_boost", (0.0, 4.0)),
             ("highlight threshold", "highlight_threshold", (0.01, 1.0)),
             ("focus range", "focus_range", (0.0, 1.0)),
+            ("focus falloff", "focus_falloff", (0.0, 1.0)),
         ]:
             object.__setattr__(self, attribute, _check_range(name, getattr(self, attribute), low, high))
 
@@ -284,6 +292,7 @@ class Refocuser:
         depth_map: np.ndarray | None = None,
         depth_source: DepthSource = "auto",
         timings: Timings | None = None,
+        depth_note: str = "",
     ) -> PreparedPhoto:
         """Depth and a preview-sized copy of ``photo``, computed once per content and cached.
 
@@ -298,6 +307,8 @@ class Refocuser:
             depth_source: ``"auto"`` (the order above), ``"embedded"`` (the file's map; an
                 error when it has none) or ``"model"`` (the network, ignoring the file's map).
             timings: the caller's, to record the depth pass in.
+            depth_note: how ``depth_map`` was read, for people (``UserDepth.interpretation``);
+                ``depth_source`` of the result then reads ``"uploaded depth map (<note>)"``.
         """
         if depth_source not in DEPTH_SOURCES:
             raise RefocusError(f"The depth source must be one of {', '.join(DEPTH_SOURCES)}, got {_short(depth_source)}.")
@@ -312,7 +323,9 @@ class Refocuser:
             key += "+" + content_key(depth_map)
         elif embedded is not None:
             key += "+embedded:" + content_key(embedded.disparity)
-        return self._prepared.get_or_compute(key, lambda: self._prepare(photo, depth_map, key, embedded, timings))
+        return self._prepared.get_or_compute(
+            key, lambda: self._prepare(photo, depth_map, key, embedded, timings, depth_note)
+        )
 
     def prepared_photo(self, key: str | None) -> PreparedPhoto | None:
         """The photo ``prepare`` returned under ``key`` (``PreparedPhoto.key``), while still cached.
@@ -328,6 +341,7 @@ class Refocuser:
         key: str,
         embedded: EmbeddedDepth | None,
         timings: Timings | None,
+        depth_note: str = "",
     ) -> PreparedPhoto:
         scale = min(1.0, self.preview_size / max(photo.width, photo.height))
         size = (max(1, round(photo.width * scale)), max(1, round(photo.height * scale)))
@@ -339,7 +353,7 @@ class Refocuser:
         if pixels.shape[:2] != (size[1], size[0]):
             preview = cv2.resize(pixels, size, interpolation=cv2.INTER_AREA)
         if depth_map is not None:
-            depth, source = DepthResult(depth_map), "uploaded depth map"
+            depth, source = DepthResult(depth_map), "uploaded depth map" + (f" ({depth_note})" if depth_note else "")
             full_depth, focal_px, preview_disparity = OnDemand.ready(depth, depth.nbytes), None, depth.disparity
             if scale < 1.0:
                 preview_disparity = cv2.resize(depth.disparity, size, interpolation=cv2.INTER_AREA)
@@ -449,17 +463,23 @@ class Refocuser:
         focus_xy: tuple[float, float],
         settings: LensSettings,
         timings: Timings | None = None,
+        focus_plane: FocusPlane | None = None,
     ) -> np.ndarray:
-        """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
+        """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels.
+
+        ``focus_plane`` (fitted in the photo's pixels), when given, is rendered sharp instead.
+        """
         scale = prepared.preview_scale
         focus = self.focus_value(prepared, focus_xy)
         h, w = prepared.preview.shape[:2]
         x, y = focus_point(focus_xy)
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
+        plane = None if focus_plane is None else focus_plane.disparity_map(w, h, scale)
         return self.render(
-            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, focus=focus, timings=timings
-        )
+            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings,
+            focus=focus if plane is None else plane,
+        )  # fmt: skip
 
     def render_full(
         self,
@@ -468,13 +488,15 @@ class Refocuser:
         focus_xy: tuple[float, float],
         settings: LensSettings,
         timings: Timings | None = None,
+        focus_plane: FocusPlane | None = None,
     ) -> np.ndarray:
-        """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels."""
-        focus = self.focus_value(prepared, focus_xy)
+        """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``)."""
+        plane = None if focus_plane is None else focus_plane.disparity_map(photo.width, photo.height)
+        focus = self.focus_value(prepared, focus_xy) if plane is None else plane
         return self.render(
-            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, focus=focus,
-            timings=timings,
-        )
+            photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings,
+            focus=focus,
+        )  # fmt: skip
 
     def render(
         self,
@@ -515,10 +537,11 @@ class Refocuser:
         if focus is None:
             focus = focus_disparity_at(disparity, *focus_point(focus_xy))
         strength = blur_strength(settings.f_number, width, height, focal_px)
-        focus_range = 0.0
-        if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
+        focus_range = focus_falloff = 0.0
+        if settings.focus_range > 0 or settings.focus_falloff > 0:  # a percentile costs a pass: only when used
             low, high = np.percentile(disparity, [1, 99])
             focus_range = float(settings.focus_range * (high - low) / 2)
+            focus_falloff = float(settings.focus_falloff * (high - low))
         start = time.perf_counter()
         rendered = render_bokeh(
             image,
@@ -526,6 +549,7 @@ class Refocuser:
             focus,
             strength,
             focus_range=focus_range,
+            focus_falloff=focus_falloff,
             **settings.render_options(),
         )
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)

@@ -30,8 +30,11 @@ import numpy as np
 import refocus
 from refocus.depth import DEFAULT_MODEL, MODELS, model_info
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_png
+from refocus.animate import FocusPull, ProgressCallback, make_focus_pull
+from refocus.focus import FocusPlane, fit_focus_plane
+from refocus.io import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_photo, save_image
 from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
+from refocus.user_depth import read_user_depth
 
 log = logging.getLogger("refocus.server")
 
@@ -45,6 +48,16 @@ except ImportError:
 # Gradio copies every returned file into its own cache (which ``delete_cache`` empties), so our
 # copy is needed only until the response is sent; older ones go.
 OUTPUT_TTL_S = 600
+# What a click on the photo sets: (label, mode) for the UI's radio; ``pick_point`` applies them.
+CLICK_MODES = [
+    ("Focus point", "focus"),
+    ("Focus pull: start (A)", "pull_from"),
+    ("Focus pull: end (B)", "pull_to"),
+    ("Focus plane: three points", "plane"),
+]
+# Photo formats every current browser shows; others (HEIC, HEIF, TIFF) get a JPEG copy to show.
+BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".bmp"}
+BROWSER_COPY_QUALITY = 90
 
 
 class OutputFiles:
@@ -80,19 +93,53 @@ class Session:
     Attributes:
         path: the uploaded photo's path on the server.
         model: the depth model chosen in the UI.
-        depth_path, depth_kind: the user's depth map, if any, and whether it holds disparity or depth.
+        depth_path, depth_kind, depth_unit: the user's depth map, if any, what it holds and in
+            which unit (``refocus.user_depth.read_user_depth``'s kind and unit).
+        depth_source: "auto", "embedded" or "model" (``Refocuser.prepare``).
         focus: (x, y) in the photo's pixels.
         key: the ``PreparedPhoto.key`` of the photo once prepared (a cache key).
         timings: this session's last depth and render times, for its status line.
+        pull_from, pull_to: the focus pull's start and end (x, y) in the photo's pixels, or None.
+        plane_points: up to three (x, y) the focal plane goes through; with three, the plane
+            is rendered sharp instead of ``focus``.
+        shown_name: the file name of the JPEG copy shown in place of a photo browsers cannot
+            show (HEIC), or None.
     """
 
     path: str
     model: str
     depth_path: str | None = None
-    depth_kind: str = "disparity"
+    depth_kind: str = "auto"
     focus: tuple[float, float] = (0.0, 0.0)
     key: str | None = None
     timings: Timings = dataclasses.field(default_factory=Timings)
+    depth_unit: str | None = None
+    depth_source: str = "auto"
+    pull_from: tuple[float, float] | None = None
+    pull_to: tuple[float, float] | None = None
+    plane_points: tuple[tuple[float, float], ...] = ()
+    shown_name: str | None = None
+
+
+def pick_point(session: Session, mode: str, xy: tuple[float, float]) -> Session:
+    """``session`` after a click at ``xy`` (photo pixels) in click ``mode`` (see ``CLICK_MODES``).
+
+    "focus" focuses there (and leaves a focal plane); "pull_from" / "pull_to" set the focus
+    pull's ends; "plane" adds a focal-plane point, starting a new three after a complete one.
+    """
+    if mode == "focus":
+        return dataclasses.replace(session, focus=xy, plane_points=())
+    if mode in ("pull_from", "pull_to"):
+        return dataclasses.replace(session, **{mode: xy})
+    if mode == "plane":
+        points = session.plane_points if len(session.plane_points) < 3 else ()
+        return dataclasses.replace(session, plane_points=(*points, xy))
+    raise RefocusError(f"Unknown click mode {str(mode)[:40]!r}; choose one of {', '.join(m for _, m in CLICK_MODES)}.")
+
+
+def browser_copy_needed(path: str) -> bool:
+    """True when browsers cannot show the photo at ``path`` (by its extension): HEIC, HEIF, TIFF."""
+    return Path(path).suffix.lower() not in BROWSER_FORMATS
 
 
 class RefocusApp:
@@ -160,32 +207,61 @@ class RefocusApp:
         image: str | Photo,
         model: str | None,
         depth_map_path: str | None = None,
-        depth_kind: str = "disparity",
+        depth_kind: str = "auto",
         timings: Timings | None = None,
+        *,
+        depth_unit: str | None = None,
+        depth_source: str = "auto",
     ) -> PreparedPhoto:
-        """Depth and preview of a photo (a path, or a ``Photo`` the caller already decoded)."""
-        photo = image if isinstance(image, Photo) else self.load(image)
-        depth_map = None
-        if depth_map_path:
-            depth_map = load_depth_map(depth_map_path, (photo.width, photo.height), depth_kind)
-        return self.refocuser(model).prepare(photo, depth_map, timings=timings)
+        """Depth and preview of a photo (a path, or a ``Photo`` the caller already decoded).
 
-    def prepared(self, session: Session) -> PreparedPhoto:
+        Depth from the user's map at ``depth_map_path`` (read as ``depth_kind`` in
+        ``depth_unit``), else as ``depth_source`` says (see ``Refocuser.prepare``); the result's
+        ``depth_source`` says which, with how the user's map was read.
+        """
+        photo = image if isinstance(image, Photo) else self.load(image)
+        depth_map, note = None, ""
+        if depth_map_path:
+            user = read_user_depth(depth_map_path, photo.pixels, depth_kind, depth_unit or None,
+                                   max_pixels=self.max_image_pixels)  # fmt: skip
+            depth_map, note = user.disparity, user.interpretation
+        return self.refocuser(model).prepare(photo, depth_map, depth_source, timings, depth_note=note)
+
+    def prepared(self, session: Session, photo: Photo | None = None) -> PreparedPhoto:
         """The session's prepared photo: from the cache, else prepared from its upload (sets ``key``).
 
         A click must not decode the photo again; only the first event, or one after the cache
-        evicted the photo, pays for decoding (and depth, unless that is still cached).
+        evicted the photo, pays for decoding (and depth, unless that is still cached). ``photo``,
+        when the caller already decoded the upload, saves decoding it here.
         """
         prepared = self.refocuser(session.model).prepared_photo(session.key)
         if prepared is None:
-            prepared = self.prepare(session.path, session.model, session.depth_path, session.depth_kind, session.timings)
+            prepared = self.prepare(photo or session.path, session.model, session.depth_path, session.depth_kind,
+                                    session.timings, depth_unit=session.depth_unit,
+                                    depth_source=session.depth_source)  # fmt: skip
             session.key = prepared.key
         return prepared
 
+    def browser_copy(self, photo: Photo, stem: str) -> Path:
+        """A full-size JPEG of ``photo`` that browsers show, with its colour profile; returns its path.
+
+        Full size, so a click on it lands on the same pixel of the photo.
+        """
+        path = self.outputs.new_file(f"{stem}-shown.jpg")
+        return save_image(path, photo.pixels, photo=photo, quality=BROWSER_COPY_QUALITY)
+
+    def focus_plane(self, session: Session) -> FocusPlane | None:
+        """The focal plane through the session's three plane points, or None (point focus)."""
+        if len(session.plane_points) != 3:
+            return None
+        return fit_focus_plane(self.prepared(session).depth.disparity, session.plane_points)
+
     def render_preview(self, session: Session, settings: LensSettings) -> tuple[PreparedPhoto, np.ndarray]:
-        """The session's photo and its preview rendered at the session's focus with ``settings``."""
+        """The session's photo and its preview rendered at the session's focus (or plane) with ``settings``."""
         prepared = self.prepared(session)
-        preview = self.refocuser(session.model).render_preview(prepared, session.focus, settings, session.timings)
+        preview = self.refocuser(session.model).render_preview(
+            prepared, session.focus, settings, session.timings, focus_plane=self.focus_plane(session)
+        )
         return prepared, preview
 
     @gpu_task
@@ -198,11 +274,37 @@ class RefocusApp:
         settings: LensSettings,
         name: str,
         timings: Timings | None = None,
+        *,
+        focus_plane: FocusPlane | None = None,
+        jpeg_quality: int = DEFAULT_JPEG_QUALITY,
+        keep_gps: bool = False,
     ) -> Path:
-        """Render at full resolution into a new PNG named ``name``; returns its path."""
+        """Render at full resolution into a new file named ``name``; returns its path.
+
+        ``name``'s suffix picks PNG or JPEG (``jpeg_quality``); the photo's colour profile and
+        EXIF are kept, its GPS position only when ``keep_gps`` (``refocus.io.save_image``).
+        """
         photo = image if isinstance(image, Photo) else self.load(image)
-        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings)
-        return save_png(self.outputs.new_file(name), rendered)
+        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings, focus_plane)
+        return save_image(self.outputs.new_file(name), rendered, photo=photo, quality=jpeg_quality, keep_gps=keep_gps)
+
+    @gpu_task
+    def render_focus_pull(
+        self,
+        image: str | Photo,
+        prepared: PreparedPhoto,
+        model: str | None,
+        pull: FocusPull,
+        settings: LensSettings,
+        name: str,
+        *,
+        fps: float = 12.0,
+        progress: ProgressCallback | None = None,
+    ) -> Path:
+        """Render ``pull`` at the preview's size into a new animation named ``name`` (format by suffix)."""
+        photo = image if isinstance(image, Photo) else self.load(image)
+        path = self.outputs.new_file(name)
+        return make_focus_pull(self.refocuser(model), photo, prepared, pull, settings, path, fps=fps, progress=progress)
 
     # -- status ------------------------------------------------------------------------------
 
@@ -233,6 +335,13 @@ class RefocusApp:
             },
         }
 
+    def depth_line(self, prepared: PreparedPhoto) -> str:
+        """Where the photo's depth came from, for the UI (Markdown)."""
+        source = prepared.depth_source
+        if source.startswith("model:"):
+            source = f"estimated by {self.model_label(source.removeprefix('model:'))}"
+        return f"**Depth** {source}"
+
     def status_line(self, model: str | None = None, timings: Timings | None = None) -> str:
         """The UI's status line (Markdown): model, device, and the session's own ``timings``."""
         s = self.status(model)
@@ -243,7 +352,10 @@ class RefocusApp:
             parts.append(f"last render {timings.render_s * 1000:.0f} ms")
         line = " · ".join(parts)
         if s["model_error"]:
-            line += f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*."
+            line += (
+                f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*, or a phone "
+                "photo that carries its own depth (iPhone HEIC, Google portrait JPEG)."
+            )
         return line
 
 

@@ -123,7 +123,7 @@ def test_clicks_on_the_photo_and_on_the_smaller_preview_focus_the_same_photo_pix
     path = tmp_path / "wide.png"
     Image.fromarray(textured_scene(1600, 800)[0]).save(path)  # the preview is 1024 x 512: scale 0.64
     session = Session(str(path), refocus_app.default_model)
-    controls = (2.8, "disc", 0.0, 0.9, 0.0)
+    controls = ("focus", 2.8, "disc", 0.0, 0.9, 0.0, 0.0)  # click mode, then the lens controls
 
     on_photo = on_click(session, *controls, gr.SelectData(blocks["photo"], {"index": [800, 400], "value": None}))
     on_preview = on_click(session, *controls, gr.SelectData(blocks["result"], {"index": [512, 256], "value": None}))

@@ -182,7 +182,12 @@ NOT_A_NUMBER = "finite number"
         ({"highlight_boost": -1}, "highlight boost"),
         ({"highlight_threshold": 0}, "highlight threshold"),
         ({"focus_range": 2}, "focus range"),
-        ({"depth_kind": "banana"}, "'disparity' or 'depth'"),
+        ({"depth_kind": "banana"}, "kind must be one of auto, disparity, depth, metric"),
+        ({"depth_source": "banana"}, "depth source must be one of auto, embedded, model"),
+        ({"focus_falloff": -0.5}, "focus falloff"),
+        ({"output_format": "bmp"}, "output format must be png or jpeg"),
+        ({"jpeg_quality": 0}, "JPEG quality must be from 1 to 100"),
+        ({"focus_plane": "1,1 2,2"}, "exactly three points"),
     ],
 )
 def test_bad_numbers_and_names_are_refused_with_a_sentence(client, files, kwargs, message):
@@ -427,7 +432,9 @@ def raw_refocus(url: str, image: dict, *numbers) -> str:
     gradio_client refuses to send but a script can.
     """
     numbers = [*numbers, 1, 1, 2.8][:3] if numbers else [1, 1, 2.8]
-    body = json.dumps({"data": [image, *numbers, "disc", 0.0, 0.9, 0.0, None, "disparity"]}).encode()
+    # A raw call sends every argument (gradio_client fills in the defaults; a raw caller must).
+    rest = ["disc", 0.0, 0.9, 0.0, None, "disparity", "", "auto", 0.0, "", "png", 92, False, None]
+    body = json.dumps({"data": [image, *numbers, *rest]}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/refocus", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         event_id = json.load(response)["event_id"]
