@@ -6,7 +6,7 @@ The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``)
 1. ``colour``: decode sRGB to linear light and estimate the energy hidden in clipped highlights;
 2. ``aperture``: the kernel of one defocused point (disc, blades, ring, cat's eye);
 3. ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
-   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~12 % wide for
+   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~20 % wide for
    large ones, each with its crop box;
 4. ``blur``: blur each layer's premultiplied colour and alpha with the aperture kernel of its
    own radius, at 1/s resolution for large radii (lights above white at full resolution);
