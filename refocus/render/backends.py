@@ -111,7 +111,12 @@ class NumpyOps:
         return x.astype(np.float32)
 
     def addcmul(self, a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray | None = None) -> np.ndarray:
-        """a + b * c (broadcasting), into ``out`` if given (which may be one of the inputs)."""
+        """a + b * c (broadcasting), into ``out`` if given (which may be one of the inputs).
+        Into c itself (the composite's ``acc = layer + (1 - alpha) acc``) in two in-place passes,
+        without a temporary: about twice as fast on a crop of a large frame."""
+        if out is c:
+            np.multiply(c, b, out=c)
+            return np.add(c, a, out=c)
         return np.add(a, b * c, out=out)
 
     def rows(self, xs: Sequence[np.ndarray]) -> np.ndarray:
