@@ -13,7 +13,9 @@ The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``)
 5. ``occlusion``: extend each blurred layer behind nearer occluders, and fill what it hides in
    the accumulated background (push-pull of the layers behind);
 6. ``composite``: from the farthest layer to the nearest, composite each *over* the
-   accumulation; normalise by the accumulated alpha and encode back to sRGB.
+   accumulation (a layer blurred at 1/s also at 1/s, with the run of layers sharing s, laid
+   over the full-resolution accumulation once); normalise by the accumulated alpha and encode
+   back to sRGB.
 
 The loop is written once over the small set of array operations in ``backends``: numpy and
 OpenCV on the CPU, torch (grouped convolutions of batched layers) on CUDA.
