@@ -29,7 +29,8 @@ spans much of the frame, unlike the compact objects above:
 Each is resized (photo area, depth bilinear) to about 1, 3 or 12 MP keeping its aspect; the
 blur strength follows the lens (``refocus.lens.blur_strength``) at that size. Each row also
 gives the number of depth layers and the pixels the renderer processes (sum of the layers'
-crop boxes, in frames), the scaling of its cost.
+crop boxes, in frames, and the same at each layer's working resolution 1/s, "at 1/s"), the
+scaling of its cost.
 """
 
 from __future__ import annotations
@@ -50,7 +51,7 @@ from scipy import ndimage
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from refocus.lens import blur_strength, focal_length_px, focus_disparity_at  # noqa: E402
 from refocus.render import QUALITIES, NumpyOps, render_bokeh  # noqa: E402
-from refocus.render.layers import plan_layers, signed_coc  # noqa: E402
+from refocus.render.layers import plan_layers, scale, signed_coc  # noqa: E402
 
 MAX_COC_FRACTION = 0.025
 SIZES = {0.1: (384, 288), 1: (1152, 864), 3: (2000, 1500), 12: (4000, 3000)}
@@ -140,11 +141,15 @@ def real_scene(loaded: tuple[np.ndarray, np.ndarray, float, float],
 
 
 def layer_work(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float,
-               quality: str) -> tuple[int, float]:
-    """(occupied depth layers, pixels in all the layers' crop boxes / frame pixels)."""
+               quality: str) -> tuple[int, float, float]:
+    """(occupied depth layers, pixels in all the layers' crop boxes / frame pixels, the same
+    counted at each layer's working resolution 1/s, where it is blurred and composited)."""
     ops = NumpyOps()
-    _, layers = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), QUALITIES[quality][1])
-    return len(layers), sum(ly.height * ly.width for ly in layers) / disparity.size
+    fine_radius, relative_width = QUALITIES[quality]
+    _, layers = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), relative_width)
+    crops = [(ly.height * ly.width, scale(ly.radius, fine_radius)) for ly in layers]
+    return (len(layers), sum(a for a, _ in crops) / disparity.size,
+            sum(a / s ** 2 for a, s in crops) / disparity.size)
 
 
 def gaussian_stack(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float) -> np.ndarray:
@@ -237,7 +242,7 @@ def main_real(args: argparse.Namespace) -> dict:
     cuda = args.device.startswith("cuda")
     rows = []
     print(f"device {args.device}  quality {args.quality}  repeats {args.repeats}  real depth")
-    print(f"{'scene':>7} {'W x H':>11} {'maxCoC':>7} {'layers':>6} {'frames':>7} "
+    print(f"{'scene':>7} {'W x H':>11} {'maxCoC':>7} {'layers':>6} {'frames':>7} {'at 1/s':>7} "
           f"{'render_bokeh ms':>16} {'gauss-stack ms':>15} {'ratio':>6}")
     for name in args.scenes.split(","):
         loaded = load_real(name)
@@ -247,7 +252,7 @@ def main_real(args: argparse.Namespace) -> dict:
         for mp in sizes:
             image, disparity, focus, strength = real_scene(loaded, mp)
             h, w = disparity.shape
-            layers, frames = layer_work(image, disparity, focus, strength, args.quality)
+            layers, frames, reduced = layer_work(image, disparity, focus, strength, args.quality)
             if cuda:
                 img_t, disp_t = torch.from_numpy(image).cuda(), torch.from_numpy(disparity).cuda()
                 ours = time_ms(lambda: render_bokeh(img_t, disp_t, focus, strength, quality=args.quality),
@@ -258,9 +263,10 @@ def main_real(args: argparse.Namespace) -> dict:
             ref = (float("nan") if args.no_reference else
                    time_ms(lambda: gaussian_stack(image, disparity, focus, strength), 1, False, warm_up=False))
             max_coc = strength * float(np.abs(disparity - focus).max())
-            rows.append({"scene": name, "mp": mp, "layers": layers, "frames": frames, "ours_ms": ours,
+            rows.append({"scene": name, "mp": mp, "layers": layers, "frames": frames, "reduced": reduced,
+                         "ours_ms": ours,
                          "ref_ms": ref, "ratio": ours / ref})
-            print(f"{name:>7} {w:>5}x{h:<5} {max_coc:7.1f} {layers:6d} {frames:7.1f} {ours:16.1f} "
+            print(f"{name:>7} {w:>5}x{h:<5} {max_coc:7.1f} {layers:6d} {frames:7.1f} {reduced:7.2f} {ours:16.1f} "
                   f"{ref:15.1f} {ours / ref:6.2f}", flush=True)
     return {"device": args.device, "rows": rows}
 

@@ -9,14 +9,16 @@ The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``)
 3. ``depth_edges``: give each pixel at a depth discontinuity the disparity of one side, by its
    colour (a real map ramps across its edges; the ramp's pixels are not surfaces); then
    ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
-   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~12 % wide for
+   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~20 % wide for
    large ones, each with its crop box;
 4. ``blur``: blur each layer's premultiplied colour and alpha with the aperture kernel of its
    own radius, at 1/s resolution for large radii (lights above white at full resolution);
 5. ``occlusion``: extend each blurred layer behind nearer occluders, and fill what it hides in
    the accumulated background (push-pull of the layers behind);
 6. ``composite``: from the farthest layer to the nearest, composite each *over* the
-   accumulation; normalise by the accumulated alpha and encode back to sRGB.
+   accumulation (a layer blurred at 1/s also at 1/s, with the run of layers sharing s, laid
+   over the full-resolution accumulation once); normalise by the accumulated alpha and encode
+   back to sRGB.
 
 The loop is written once over the small set of array operations in ``backends``: numpy and
 OpenCV on the CPU, torch (grouped convolutions of batched layers) on CUDA.

@@ -15,17 +15,20 @@ import numpy as np
 
 from refocus.render.aperture import Aperture, aperture_kernel
 from refocus.render.backends import Array, Ops
-from refocus.render.layers import Layer, scale
+from refocus.render.layers import Layer
 
 
-def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, fine_radius: float,
-               frame_size: tuple[int, int]) -> Array:
-    """Blur the premultiplied stacks (N, hb, wb, C) of a batch of layers that share one
-    downsampling factor, each with the aperture kernel of its radius. ``frame_size`` = (W, H)
-    of the full frame (the cat's eye varies over it). Returns (N, hb, wb, C).
+def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s: int,
+               frame_size: tuple[int, int]) -> tuple[Array, Array, Array | None]:
+    """Blur the premultiplied stacks (N, hb, wb, C) of a batch of layers at 1/s resolution, each
+    with the aperture kernel of its radius. ``frame_size`` = (W, H) of the full frame (the cat's
+    eye varies over it).
+
+    Returns the stacks at 1/s before the blur and after it, (N, ceil(hb/s), ceil(wb/s), C)
+    each, and, where s > 1 and some layer holds energy above white, that energy blurred at full
+    resolution, (N, hb, wb, 3) (else None); the stacks at 1/s then hold the rest.
     """
-    n, hb, wb = stack.shape[:3]
-    s = scale(batch[0].radius, fine_radius)
+    n = stack.shape[0]
     lights = None
     if s > 1:  # energy above white, blurred apart at full resolution
         lights = (stack[..., :3] - stack[..., 3:4]).clip(0.0, None)
@@ -34,23 +37,17 @@ def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, f
         else:
             lights = None
     small = ops.tent_downsample(stack, s)
-    hs = [-(-ly.height // s) for ly in batch]
-    ws = [-(-ly.width // s) for ly in batch]
     if n > 1 and s > 1:
         # rows and columns beyond a layer's own padded crop are zeroed, so no layer sees the
         # tent taps that reached into another's canvas
         inside = np.zeros((n, *small.shape[1:3], 1), np.float32)
-        for i in range(n):
-            inside[i, :hs[i], :ws[i]] = 1.0
+        for i, ly in enumerate(batch):
+            inside[i, :-(-ly.height // s), :-(-ly.width // s)] = 1.0
         small = small * ops.asarray(inside)
     x = blur(ops, small, batch, [(ly.x0, ly.y0) for ly in batch], aperture, s, frame_size)
-    if s > 1:
-        if n > 1:  # a layer's own upsampling clamps at its last row and column
-            x = ops.clamp_to_crops(x, hs, ws)
-        x = ops.upsample(x, small.shape[1] * s, small.shape[2] * s)[:, :hb, :wb]
     if lights is not None:
-        x[..., :3] += blur_lights(ops, lights, batch, aperture, frame_size)
-    return x
+        lights = blur_lights(ops, lights, batch, aperture, frame_size)
+    return small, x, lights
 
 
 def blur(ops: Ops, x: Array, batch: list[Layer], origins: list[tuple[int, int]], aperture: Aperture,

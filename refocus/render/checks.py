@@ -14,7 +14,11 @@ from refocus.render.backends import Array, Ops
 
 # quality -> (largest kernel radius at the working resolution, relative layer width above 1 px).
 # "high" blurs every layer at full resolution with 1 px layers: exact, slow, for tests/reference.
-QUALITIES = {"preview": (3.0, 0.25), "default": (6.0, 0.12), "high": (math.inf, 0.0)}
+# Default layer width 20 %: on the dev bench 36.86 dB / 32.64 dB edge / SSIM 0.9826 against
+# 36.79 / 32.51 / 0.9827 at 12 %, with a quarter fewer layers on real depth (iPhone 12 MP: 31
+# instead of 41); 25 % scores 36.88 / 32.66 but SSIM 0.9822. A minimum width above 1 px costs
+# 0.6 dB (1.5 px) to 1.1 dB (2 px).
+QUALITIES = {"preview": (3.0, 0.25), "default": (6.0, 0.2), "high": (math.inf, 0.0)}
 
 
 def check_number(name: str, value: Any, minimum: float | None = None, maximum: float | None = None) -> float:

@@ -1,7 +1,7 @@
 """Step 3 of the renderer: the circle of confusion of every pixel and its depth layers.
 
 The signed CoC ``c`` (pixels, > 0 behind the focal plane) is quantised into layers, 1 px wide
-for small blurs and ~12 % wide for large ones; each layer is described by its blur radius and
+for small blurs and ~20 % wide for large ones; each layer is described by its blur radius and
 the crop box that holds its pixels and everything its blur and fill can reach.
 """
 
@@ -115,15 +115,47 @@ def scale(radius: float, fine_radius: float) -> int:
     return max(int(math.ceil(radius / fine_radius)), 1) if math.isfinite(fine_radius) else 1
 
 
-def batches(layers: list[Layer], fine_radius: float, max_pixels: int) -> Iterator[list[Layer]]:
-    """Consecutive layers (far to near) with the same downsampling factor, as long as the batch
-    (layers x largest crop) stays within ``max_pixels``; a layer larger than that runs alone."""
+@dataclass
+class Run:
+    """Consecutive layers (far to near) blurred at the same 1/s resolution, their crop boxes
+    grown to the s-pixel grid (clipped to the frame), and the union of those boxes."""
+
+    s: int
+    layers: list[Layer]
+    y0: int
+    y1: int
+    x0: int
+    x1: int
+
+
+def runs(layers: list[Layer], fine_radius: float, shape: tuple[int, int]) -> Iterator[Run]:
+    """Split the layers (far to near) into runs of one downsampling factor each."""
+    H, W = shape
+
+    def snap(ly: Layer, s: int) -> Layer:
+        return Layer(ly.k, ly.radius, ly.y0 // s * s, min(-(-ly.y1 // s) * s, H),
+                     ly.x0 // s * s, min(-(-ly.x1 // s) * s, W))
+
+    group: list[Layer] = []
+    for ly in layers + [None]:
+        if group and (ly is None or scale(ly.radius, fine_radius) != scale(group[0].radius, fine_radius)):
+            s = scale(group[0].radius, fine_radius)
+            snapped = [snap(g, s) for g in group]
+            yield Run(s, snapped, min(g.y0 for g in snapped), max(g.y1 for g in snapped),
+                      min(g.x0 for g in snapped), max(g.x1 for g in snapped))
+            group = []
+        if ly is not None:
+            group.append(ly)
+
+
+def batches(layers: list[Layer], max_pixels: int) -> Iterator[list[Layer]]:
+    """Consecutive layers of one run as long as the batch (layers x largest crop) stays within
+    ``max_pixels``; a layer larger than that runs alone."""
     batch: list[Layer] = []
     for ly in layers:
         if batch:
             grown = batch + [ly]
-            size = len(grown) * max(b.height for b in grown) * max(b.width for b in grown)
-            if scale(ly.radius, fine_radius) != scale(batch[0].radius, fine_radius) or size > max_pixels:
+            if len(grown) * max(b.height for b in grown) * max(b.width for b in grown) > max_pixels:
                 yield batch
                 batch = []
         batch.append(ly)
