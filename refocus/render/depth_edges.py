@@ -26,6 +26,9 @@ EDGE_NOISE = 0.02
 # mean-colour cost this replaces (squared distance to each side's mean, prior 0.15) gave
 # 36.81 / 32.79 / 34.97. 8 is the strongest colour vote that keeps perfect depth as good.
 EDGE_VALUE_PRIOR = 8.0
+# Share of an edge's depth step below which two disparities count as one level (an 8-bit map
+# upsampled 5x ramps by about a fifth of the step per pixel, far above this).
+PLATEAU = 0.01
 
 
 def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
@@ -65,6 +68,13 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     d, srgb, edge, near, far = disparity[box], srgb[box], edge[box], near[box], far[box]
     t = (d - far) / (near - far).clip(1e-12, None)  # 0 on the far side ... 1 on the near side
     on_near = ops.as_float(t > 0.5)[..., None]
+    # A ramp's pixels lie strictly between their neighbours' values. A pixel between the
+    # window's extremes that is the highest or lowest of its own 3 x 3 neighbourhood belongs to
+    # a level of its own (the middle depth where three meet, e.g. an object's rim between its
+    # nearer centre and the background): a surface, left as it is.
+    tolerance = PLATEAU * (near - far)
+    level = (ops.window_max(d, 1) - d <= tolerance) | (d + ops.window_max(-d, 1) <= tolerance)
+    edge = edge & ~(level & (t > PLATEAU) & (t < 1.0 - PLATEAU))
     colour, t = srgb[edge], t[edge]  # decide the edge pixels only
 
     def cost(side: Array) -> Array:
