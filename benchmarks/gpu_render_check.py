@@ -1,7 +1,7 @@
 """One-shot GPU check of the renderer (for a lent CUDA machine; about a minute).
 
-    python benchmarks/gpu_render_check.py            # asserts CUDA
-    python benchmarks/gpu_render_check.py --cpu-smoke  # the same steps, tiny, without a GPU
+    python -m benchmarks.gpu_render_check            # asserts CUDA
+    python -m benchmarks.gpu_render_check --cpu-smoke  # the same steps, tiny, without a GPU
 
 1. CPU vs CUDA agreement: the same scene rendered on both, for every aperture shape; prints
    the mean and max absolute sRGB difference (must be < 2e-3 mean).
@@ -14,19 +14,15 @@
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import render_launches  # noqa: E402
-import render_speed  # noqa: E402
+from benchmarks import render_launches
+from benchmarks import render_speed
 
-from refocus.render import SHAPES, render_bokeh  # noqa: E402
+from refocus.render import SHAPES, render_bokeh
 
 
 def agreement(device: str, size: tuple[int, int]) -> float:

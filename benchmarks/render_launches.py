@@ -1,6 +1,6 @@
 """How many torch ops one render launches on the torch (CUDA) code path.
 
-    python benchmarks/render_launches.py [--device cpu|cuda] [--sizes 1000x750,2000x1500] [--repeats 3]
+    python -m benchmarks.render_launches [--device cpu|cuda] [--sizes 1000x750,2000x1500] [--repeats 3]
 
 Why: on a GPU the renderer is launch bound (at 12 MP a few ms of kernels behind hundreds of ms
 of Python and dispatch), so the number of ops per render, not the pixel count, sets its speed.
@@ -24,18 +24,14 @@ profiler; on the CPU the torch path computes too, so this is not launch overhead
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import torch
 from torch.profiler import ProfilerActivity, profile
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-import render_speed  # noqa: E402
+from benchmarks import render_speed
 
-from refocus.render import QUALITIES, TorchOps, render_bokeh  # noqa: E402
-from refocus.render.layers import layer_edges, signed_coc  # noqa: E402
+from refocus.render import QUALITIES, TorchOps, render_bokeh
+from refocus.render.layers import layer_edges, signed_coc
 
 # ops that only make views or read metadata: no kernel behind them
 VIEW_OPS = {"aten::view", "aten::permute", "aten::as_strided", "aten::slice", "aten::select",

@@ -1,6 +1,6 @@
 """Score ``refocus.render_bokeh`` on the refocus benchmark (``../shared/refocus-bench``).
 
-    python benchmarks/render_quality.py [--quality default] [score.py options, e.g. --depth aa]
+    python -m benchmarks.render_quality [--quality default] [score.py options, e.g. --depth aa]
 
 The benchmark gives z-depth z (m), a focus distance S (m) and K = aperture radius * focal length
 (px m), with CoC radius r = K |1/z - 1/S|. That is exactly render_bokeh's model with
@@ -19,12 +19,10 @@ from pathlib import Path
 
 import numpy as np
 
+from refocus.render import render_bokeh
+
 REPO = Path(__file__).resolve().parents[1]
 BENCH = REPO.parent / "shared" / "refocus-bench"
-if str(REPO) not in sys.path:
-    sys.path.insert(0, str(REPO))
-
-from refocus.render import render_bokeh  # noqa: E402
 
 
 def render_dof(image: np.ndarray, depth: np.ndarray, S: float, K: float) -> np.ndarray:

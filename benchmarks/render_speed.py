@@ -1,7 +1,7 @@
 """Render time of ``render_bokeh`` against the common approach, at 1 MP and 12 MP.
 
-    python benchmarks/render_speed.py [--device cpu|cuda] [--sizes 1,12] [--repeats 5] [--quick]
-    python benchmarks/render_speed.py --real [--sizes 1,3,12] [--scenes iphone,nyu,kitti]
+    python -m benchmarks.render_speed [--device cpu|cuda] [--sizes 1,12] [--repeats 5] [--quick]
+    python -m benchmarks.render_speed --real [--sizes 1,3,12] [--scenes iphone,nyu,kitti]
 
 The reference is what most refocus demos (and this app's predecessor) do: a stack of
 Gaussian-blurred copies of the sRGB image (cv2.GaussianBlur, sigma = r/2, levels 0.5 px apart
@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import sys
 import time
 from pathlib import Path
 
@@ -48,10 +47,9 @@ import torch
 
 from scipy import ndimage
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-from refocus.lens import blur_strength, focal_length_px, focus_disparity_at  # noqa: E402
-from refocus.render import QUALITIES, NumpyOps, render_bokeh  # noqa: E402
-from refocus.render.layers import plan_layers, scale, signed_coc  # noqa: E402
+from refocus.lens import blur_strength, focal_length_px, focus_disparity_at
+from refocus.render import QUALITIES, NumpyOps, render_bokeh
+from refocus.render.layers import plan_layers, scale, signed_coc
 
 MAX_COC_FRACTION = 0.025
 SIZES = {0.1: (384, 288), 1: (1152, 864), 3: (2000, 1500), 12: (4000, 3000)}
