@@ -17,7 +17,6 @@ import time
 from pathlib import Path
 from typing import Callable
 
-import cv2
 import gradio as gr
 import numpy as np
 from gradio import FileData
@@ -36,6 +35,14 @@ SESSION_TTL_S = 3600  # a tab left open for an hour forgets its photo (its files
 HEAVY = dict(concurrency_id="gpu", concurrency_limit=1)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 NO_PHOTO = "Upload a photo first, then click where it should be sharp."
+NEEDS_DEPTH = "This photo needs a depth map (no depth model is installed here): upload one under “Depth map”."
+# The page's own script (clicks, the focus ring, Enter in number boxes): see its opening comment.
+PAGE_JS = (Path(__file__).parent / "app_page.js").read_text()
+# A click event's inputs with the latest click (recorded by PAGE_JS) in the last, hidden one:
+# with trigger_mode="always_last" Gradio re-runs a deferred click with the FIRST click's
+# SelectData, but it runs this function again, so the re-run reads the latest position.
+LAST_CLICK_JS = "(...inputs) => [...inputs.slice(0, -1), window.refocus ? window.refocus.click['{}'] : null]"
+SHOW_FOCUS_JS = "(marker) => { if (window.refocus) window.refocus.show(marker); return []; }"
 
 
 def user_errors(fn: Callable) -> Callable:
@@ -64,16 +71,6 @@ def as_uint8(image: np.ndarray) -> np.ndarray:
     return np.clip(np.rint(image * 255), 0, 255).astype(np.uint8)
 
 
-def draw_focus_marker(image: np.ndarray, xy: tuple[float, float]) -> np.ndarray:
-    """uint8 copy of float32 sRGB ``image`` with a ring around pixel ``xy`` (the focus point)."""
-    out = as_uint8(image)
-    radius = max(6, round(0.02 * max(out.shape[:2])))
-    centre = (round(xy[0]), round(xy[1]))
-    cv2.circle(out, centre, radius + 1, (0, 0, 0), 3, cv2.LINE_AA)
-    cv2.circle(out, centre, radius, (255, 255, 255), 2, cv2.LINE_AA)
-    return out
-
-
 def lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range) -> LensSettings:
     """The lens controls, in the order of the UI's ``controls`` list or as an API client sends them.
 
@@ -88,6 +85,11 @@ def lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_r
     )
 
 
+def control_values(settings: LensSettings) -> list:
+    """``settings`` back as the values of the UI's ``controls`` (undo and redo set them)."""
+    return [settings.f_number, settings.shape, settings.highlight_boost, settings.highlight_threshold, settings.focus_range]
+
+
 def file_path(file: FileData | dict | str | None, name: str) -> str:
     """The server-side path of an uploaded file (gradio_client's ``handle_file``)."""
     path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None)
@@ -99,57 +101,105 @@ def file_path(file: FileData | dict | str | None, name: str) -> str:
 def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     """Build the Blocks UI around ``app`` (a default ``RefocusApp`` if None). Loads no model."""
     app = app or RefocusApp()
+    no_model = app.no_model_notice()
 
-    # -- the UI's events: the session is a small ``Session`` (paths, focus, cache key, its own
+    # -- the UI's events: the session is a small ``Session`` (paths, focus, history, its own
     # -- timings); the arrays live in the shared, byte-bounded caches of the Refocuser.
 
-    def show(session: Session, settings: LensSettings):
-        """The preview outputs: the preview with its focus marker, the before/after pair, status."""
+    def show(session: Session, settings: LensSettings, band: bool, seq: int | None = None) -> tuple:
+        """The view outputs: session, preview, before/after, no stale download, status, focus marker.
+
+        The marker is the focus as fractions of the photo; the page draws it (``PAGE_JS``),
+        ``seq`` being the click it answers, so an older click's answer never moves it back.
+        """
         prepared, preview = app.render_preview(session, settings)
-        scale = prepared.preview_scale
-        marked = draw_focus_marker(preview, (session.focus[0] * scale, session.focus[1] * scale))
-        return marked, (as_uint8(prepared.preview), as_uint8(preview)), app.status_line(session.model, session.timings)
+        shown = app.focus_band(session, settings, preview) if band else preview
+        marker = {"fx": session.focus[0] / prepared.width, "fy": session.focus[1] / prepared.height, "seq": seq}
+        pair = (as_uint8(prepared.preview), as_uint8(preview))
+        return session, as_uint8(shown), pair, None, app.session_status(session), marker
+
+    def ready(session: Session | None) -> bool:
+        """Whether the session has a photo with depth (it may hold only a photo waiting for a map)."""
+        return session is not None and session.key is not None
+
+    def step(session: Session, focus, settings: LensSettings) -> Session:
+        """``session`` focused at ``focus`` with ``settings`` remembered for undo."""
+        return dataclasses.replace(session, focus=focus, history=session.history.push((focus, settings)))
 
     @user_errors
-    def on_photo(path, model, depth_path, depth_kind, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
+    def on_photo(
+        previous, path, model, depth_path, depth_kind, f_number, shape, boost, threshold, focus_range, band,
+        evt: gr.EventData, progress=gr.Progress(),
+    ):  # fmt: skip
+        """A new photo (or depth source): its depth, auto focus, preview, depth tab; nothing old kept."""
+        chosen_now = evt.target is depth_upload
+        previous = previous or Session(None, model)
+        session = previous.next(path, model, depth_path, depth_kind or "disparity", chosen_now)
+        upload = None if depth_path and not session.depth_path else gr.skip()  # an earlier photo's map
+        # The session is kept even without a photo: it remembers which maps were earlier photos'.
+        cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload)
         if not path:
-            return None, None, None, None, None, None, app.status_line(model)
+            return cleared
+        if session.depth_path is None and app.model_problem(model):
+            gr.Warning(NEEDS_DEPTH)
+            return (*cleared[:4], NEEDS_DEPTH, *cleared[5:])
         progress(0.1, desc="Estimating depth (once per photo)…")
-        session = Session(path, model, depth_path, depth_kind or "disparity")
+        settings = lens_settings(f_number, shape, boost, threshold, focus_range)
         prepared = app.prepared(session)
-        session.focus = (prepared.width / 2, prepared.height / 2)
+        focus = app.auto_focus(session)
+        session = dataclasses.replace(session, focus=focus, history=session.history.reset((focus, settings)))
         progress(0.8, desc="Rendering preview…")
-        marked, pair, status = show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
+        view = show(session, settings, band)
         depth_file = save_depth_png16(app.outputs.new_file(Path(path).stem + "-depth16.png"), prepared.depth.disparity)
-        return session, marked, pair, colorize_disparity(prepared.preview_disparity), str(depth_file), None, status
+        depth_picture = colorize_disparity(prepared.preview_disparity)
+        return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload)
 
     @user_errors
-    def on_click(session, f_number, shape, boost, threshold, focus_range, evt: gr.SelectData):
-        """A click on the photo or on the preview: focus there."""
-        if not session:
-            raise gr.Error(NO_PHOTO)
-        x, y = evt.index
-        # The preview is smaller than the photo; the focus is kept in the photo's pixels.
-        scale = app.prepared(session).preview_scale if evt.target is result else 1.0
-        session = dataclasses.replace(session, focus=(float(x) / scale, float(y) / scale))
-        return session, *show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
+    def on_click(session, photo_path, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
+        """A click on the photo or on the preview: focus there (``click``: the page's latest one)."""
+        if not ready(session):
+            gr.Warning(NEEDS_DEPTH if photo_path else NO_PHOTO)
+            return (gr.skip(),) * 6
+        prepared = app.prepared(session)
+        if click:
+            focus = (click["fx"] * prepared.width, click["fy"] * prepared.height)
+        else:  # no page script (an old tab): Gradio's own position, in the clicked image's pixels
+            scale = prepared.preview_scale if evt.target is result else 1.0
+            focus = (evt.index[0] / scale, evt.index[1] / scale)
+        settings = lens_settings(f_number, shape, boost, threshold, focus_range)
+        return show(step(session, focus, settings), settings, band, click["seq"] if click else None)
 
     @user_errors
-    def on_controls(session, f_number, shape, boost, threshold, focus_range):
-        if not session:
-            return gr.skip(), gr.skip(), app.status_line()
-        return show(session, lens_settings(f_number, shape, boost, threshold, focus_range))
+    def on_controls(session, f_number, shape, boost, threshold, focus_range, band):
+        if not ready(session):
+            return (gr.skip(),) * 6
+        settings = lens_settings(f_number, shape, boost, threshold, focus_range)
+        return show(step(session, session.focus, settings), settings, band)
+
+    def restore(session: Session, band: bool, history) -> tuple:
+        """The view and the lens controls at ``history``'s current step (undo and redo)."""
+        focus, settings = history.current
+        session = dataclasses.replace(session, focus=focus, history=history)
+        return (*show(session, settings, band), *control_values(settings))
+
+    @user_errors
+    def on_undo(session, band):
+        return restore(session, band, session.history.undo()) if ready(session) else (gr.skip(),) * 11
+
+    @user_errors
+    def on_redo(session, band):
+        return restore(session, band, session.history.redo()) if ready(session) else (gr.skip(),) * 11
 
     @user_errors
     def on_full_resolution(session, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
-        if not session:
-            raise gr.Error("Upload a photo first.")
-        progress(0.1, desc="Rendering at full resolution…")
+        if not ready(session):
+            raise gr.Error(NO_PHOTO)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range)
-        name = Path(session.path).stem + "-refocused.png"
         prepared = app.prepared(session)
+        progress(0.05, desc=f"Rendering {prepared.width} x {prepared.height} at full resolution…")
+        name = f"{Path(session.path).stem}-refocused-f{settings.f_number:g}.png"
         path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings)
-        return str(path), app.status_line(session.model, session.timings)
+        return str(path), app.session_status(session)
 
     # -- layout ------------------------------------------------------------------------------
 
@@ -158,7 +208,11 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             "# refocus\nDrop in a photo, **click what should be sharp**, then choose the aperture. "
             "Depth is estimated once per photo; refocusing after that is instant."
         )
+        if no_model:
+            gr.Markdown(no_model, elem_id="no-model")
         state = gr.State(None, time_to_live=SESSION_TTL_S)
+        click = gr.JSON(None, visible=False)  # the page's latest click (``LAST_CLICK_JS``)
+        marker = gr.JSON(None, visible=False)  # the focus the page draws its ring at
         with gr.Row():
             with gr.Column(scale=1):
                 photo = gr.Image(
@@ -171,11 +225,16 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                 )
                 f_number = gr.Slider(1.0, 22.0, value=2.8, step=0.1, label="Aperture (f-number): smaller = more blur")
                 shape = gr.Radio(shape_choices(), value="disc", label="Bokeh shape")
+                with gr.Row():
+                    undo_button = gr.Button("↶ Undo", size="sm", elem_id="undo")
+                    redo_button = gr.Button("↷ Redo", size="sm", elem_id="redo")
+                    band = gr.Checkbox(False, label="Tint what is in focus", elem_id="band")
                 with gr.Accordion("More lens controls", open=False):
                     focus_range = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Focus range (depth band kept sharp)")
                     highlight_boost = gr.Slider(0.0, 4.0, value=0.0, step=0.1, label="Highlight boost (0 = physical)")
                     highlight_threshold = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Highlight threshold")
-                with gr.Accordion("Depth", open=False):
+                # Without a model the user's map is the only way forward: then it is not tucked away.
+                with gr.Accordion("Depth map", open=bool(no_model)):
                     model = gr.Dropdown(
                         [(app.model_label(m), m) for m in app.model_choices],
                         value=app.default_model,
@@ -200,37 +259,57 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     with gr.Tab("Before / after"):
                         compare = gr.ImageSlider(label="Before / after", type="numpy", format="jpeg")
                     with gr.Tab("Depth"):
-                        depth_view = gr.Image(label="Depth (bright = near)", interactive=False)
+                        with gr.Row():
+                            depth_view = gr.Image(
+                                label="Depth (bright = near)", interactive=False, elem_id="depth-view", scale=4
+                            )
+                            legend = gr.Image(label="Legend", interactive=False, elem_id="depth-legend", scale=1)
                 with gr.Row():
-                    render_button = gr.Button("Render full resolution", variant="primary")
-                    full_file = gr.File(label="Refocused photo (full-resolution PNG)")
-                    depth_file = gr.File(label="Depth map (16-bit PNG)")
-                status = gr.Markdown(app.status_line())
+                    render_button = gr.Button("Render full resolution", variant="primary", elem_id="render", scale=3)
+                    cancel_button = gr.Button("Cancel", elem_id="cancel", scale=1)
+                with gr.Row():
+                    full_file = gr.File(label="Refocused photo (full-resolution PNG)", elem_id="full-file")
+                    depth_file = gr.File(label="Depth map (16-bit PNG)", elem_id="depth-file")
+                status = gr.Markdown(app.status_line(), elem_id="status")
         controls = [f_number, shape, highlight_boost, highlight_threshold, focus_range]
 
-        photo_inputs = [photo, model, depth_upload, depth_kind, *controls]
-        photo_outputs = [state, result, compare, depth_view, depth_file, full_file, status]
-        # .change covers upload, paste, webcam, clear and the examples.
-        for event in (photo.change, model.change, depth_upload.change, depth_kind.change):
-            event(on_photo, photo_inputs, photo_outputs, api_visibility="private", trigger_mode="always_last", **HEAVY)
-        for clickable in (photo, result):
-            clickable.select(on_click, [state, *controls], [state, result, compare, status], api_visibility="private")
-        for control in controls:
-            trigger = control.release if isinstance(control, gr.Slider) else control.change
-            trigger(
-                on_controls,
-                [state, *controls],
-                [result, compare, status],
-                api_visibility="private",
-                trigger_mode="always_last",
+        view = [state, result, compare, full_file, status, marker]
+        photo_inputs = [state, photo, model, depth_upload, depth_kind, *controls, band]
+        photo_outputs = [*view, depth_view, legend, depth_file, depth_upload]
+        # photo.change covers upload, paste, webcam, clear and the examples; the depth map's
+        # upload/clear (not change) so that the photo dropping an old map does not re-run it.
+        for event in (photo.change, model.change, depth_upload.upload, depth_upload.clear, depth_kind.input):
+            event(
+                on_photo, photo_inputs, photo_outputs, api_visibility="private", trigger_mode="always_last",
+                show_progress_on=[result], **HEAVY,
+            ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
+        # Clicks: the page keeps the latest click (``PAGE_JS``) and each event reads it when it
+        # starts, so "always_last" ends on the latest click with at most one render waiting.
+        for image in (photo, result):
+            image.select(
+                on_click, [state, photo, *controls, band, click], view, js=LAST_CLICK_JS.format(image.elem_id),
+                trigger_mode="always_last", api_visibility="private", show_progress_on=[result],
+            ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
+        demo.load(None, js=PAGE_JS)
+        for control in [*controls, band]:
+            trigger = control.release if isinstance(control, gr.Slider) else control.input
+            trigger(on_controls, [state, *controls, band], view, api_visibility="private", trigger_mode="always_last")
+        for button, handler in [(undo_button, on_undo), (redo_button, on_redo)]:
+            button.click(handler, [state, band], [*view, *controls], api_visibility="private").then(
+                None, [marker], None, js=SHOW_FOCUS_JS
             )
-        render_button.click(
-            on_full_resolution, [state, *controls], [full_file, status], api_visibility="private", **HEAVY
-        )
+        # A second press while a render runs queues one render of the settings of that moment.
+        rendering = render_button.click(
+            on_full_resolution, [state, *controls], [full_file, status], api_visibility="private",
+            trigger_mode="always_last", **HEAVY,
+        )  # fmt: skip
+        cancel_button.click(None, cancels=[rendering])
         gr.Examples(
             [[str(p)] for p in sorted(EXAMPLES_DIR.glob("*.jpg"))],
             inputs=[photo],
-            label="Example photos (click one, then click on it to focus)",
+            label="Example photos (click one, then click on it to focus)"
+            if not no_model
+            else "Example photos: these need the depth model, which is not installed here",
         )
 
         add_api(app)

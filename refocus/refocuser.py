@@ -126,6 +126,35 @@ def _short(value) -> str:
     return text if len(text) <= 60 else text[:57] + "..."
 
 
+def lens_at(
+    disparity: np.ndarray,
+    focus_xy: tuple[float, float] | None,
+    settings: LensSettings,
+    focal_px: float | None = None,
+    focus_disparity: float | np.ndarray | None = None,
+) -> tuple[float | np.ndarray, float, float]:
+    """What ``render_bokeh`` needs from the lens controls for an image with this ``disparity``.
+
+    Args:
+        disparity: float32 (H, W), larger = nearer, at the size of the image to render.
+        focus_xy: (x, y) in pixels of that image (ignored when ``focus_disparity`` is given).
+        settings, focal_px, focus_disparity: as ``Refocuser.render`` takes them.
+
+    Returns:
+        (focus disparity, strength in CoC pixels per unit of disparity, focus range in disparity).
+    """
+    height, width = disparity.shape
+    focus = focus_disparity
+    if focus is None:
+        focus = focus_disparity_at(disparity, *focus_point(focus_xy))
+    strength = blur_strength(settings.f_number, width, height, focal_px)
+    focus_range = 0.0
+    if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
+        low, high = np.percentile(disparity, [1, 99])
+        focus_range = float(settings.focus_range * (high - low) / 2)
+    return focus, strength, focus_range
+
+
 def _network_size(width: int, height: int) -> tuple[int, int]:
     """The (width, height) to give the depth network: the photo's own, unless it is out of bounds."""
     short, long = min(width, height), max(width, height)
@@ -325,6 +354,22 @@ class Refocuser:
         timings: Timings | None = None,
     ) -> np.ndarray:
         """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels."""
+        focus, _, _ = self.preview_lens(prepared, focus_xy, settings)
+        focal_px = None if prepared.focal_px is None else prepared.focal_px * prepared.preview_scale
+        return self.render(
+            prepared.preview,
+            prepared.preview_disparity,
+            None,
+            settings,
+            focal_px=focal_px,
+            timings=timings,
+            focus_disparity=focus,
+        )
+
+    def preview_lens(
+        self, prepared: PreparedPhoto, focus_xy: tuple[float, float], settings: LensSettings
+    ) -> tuple[float, float, float]:
+        """``lens_at`` for ``prepared``'s preview, focused at ``focus_xy`` in original-image pixels."""
         scale = prepared.preview_scale
         x, y = focus_point(focus_xy)
         # Checked in the photo's own pixels (the preview's would confuse the user's message).
@@ -332,9 +377,7 @@ class Refocuser:
         h, w = prepared.preview.shape[:2]
         preview_xy = (min(x * scale, w - 1), min(y * scale, h - 1))
         focal_px = None if prepared.focal_px is None else prepared.focal_px * scale
-        return self.render(
-            prepared.preview, prepared.preview_disparity, preview_xy, settings, focal_px=focal_px, timings=timings
-        )
+        return lens_at(prepared.preview_disparity, preview_xy, settings, focal_px)
 
     def render_full(
         self,
@@ -383,14 +426,7 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        focus = focus_disparity
-        if focus is None:
-            focus = focus_disparity_at(disparity, *focus_point(focus_xy))
-        strength = blur_strength(settings.f_number, width, height, focal_px)
-        focus_range = 0.0
-        if settings.focus_range > 0:  # a percentile costs a pass over the map: only when used
-            low, high = np.percentile(disparity, [1, 99])
-            focus_range = float(settings.focus_range * (high - low) / 2)
+        focus, strength, focus_range = lens_at(disparity, focus_xy, settings, focal_px, focus_disparity)
         start = time.perf_counter()
         rendered = render_bokeh(
             image,

@@ -30,7 +30,10 @@ import numpy as np
 import refocus
 from refocus.depth import DEFAULT_MODEL, MODELS, model_info
 from refocus.errors import RefocusError
+from refocus.focus import auto_focus_point
+from refocus.history import History
 from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_png
+from refocus.overlays import depth_legend, focus_band_overlay
 from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
 
 log = logging.getLogger("refocus.server")
@@ -83,16 +86,36 @@ class Session:
         depth_path, depth_kind: the user's depth map, if any, and whether it holds disparity or depth.
         focus: (x, y) in the photo's pixels.
         key: the ``PreparedPhoto.key`` of the photo once prepared (a cache key).
-        timings: this session's last depth and render times, for its status line.
+        timings: this session's depth time for this photo and its last render time.
+        history: ``(focus, LensSettings)`` steps of this photo, for undo and redo.
+        old_maps: depth maps used with earlier photos of this tab (see ``next``).
     """
 
-    path: str
+    path: str | None
     model: str
     depth_path: str | None = None
     depth_kind: str = "disparity"
     focus: tuple[float, float] = (0.0, 0.0)
     key: str | None = None
     timings: Timings = dataclasses.field(default_factory=Timings)
+    history: History = dataclasses.field(default_factory=History)
+
+    old_maps: frozenset[str] = frozenset()
+
+    def next(self, path: str, model: str, depth_path: str | None, depth_kind: str, chosen_now: bool) -> Session:
+        """A fresh session for ``path`` (a new photo, model or depth map) that keeps nothing stale.
+
+        A depth map already used with an earlier photo of this tab is dropped (a new photo of the
+        same size must not silently inherit it) unless the user chose it just now
+        (``chosen_now``); a map uploaded before its photo is kept. Check ``depth_path`` of the
+        result to see whether the map was dropped.
+        """
+        old = set(self.old_maps)
+        if self.path is not None and path != self.path and self.depth_path is not None:
+            old.add(self.depth_path)
+        if depth_path in old and not chosen_now:
+            depth_path = None
+        return Session(path, model, depth_path, depth_kind, old_maps=frozenset(old - {depth_path}))
 
 
 class RefocusApp:
@@ -143,6 +166,27 @@ class RefocusApp:
         except RefocusError as e:
             self.model_error = str(e)
             log.warning("%s", e)
+
+    def model_problem(self, model: str | None = None) -> str | None:
+        """Why ``model`` cannot estimate depth now (loading it if needed), or None when it can."""
+        try:
+            self.refocuser(model).model
+        except RefocusError as e:
+            return str(e)
+        return None
+
+    def no_model_notice(self) -> str | None:
+        """One plain paragraph for the page when the launch model failed to load, else None."""
+        if not self.model_error:
+            return None
+        return (
+            "**No depth model is installed on this server, so refocus works on photos that come with "
+            "their own depth map:** upload the photo and its depth map (PNG, TIFF or .npy) below. "
+            "Phone photos that carry a depth map will work too once phone-photo support lands. "
+            "To refocus any photo, get the model on a machine with internet "
+            "(`hf download depth-anything/Depth-Anything-V2-Small-hf --local-dir checkpoints/da2-small`) "
+            "and start the app with `--depth-model checkpoints/da2-small`."
+        )
 
     def model_label(self, model: str) -> str:
         """The model's name with its licence, as the UI shows it."""
@@ -204,6 +248,23 @@ class RefocusApp:
         rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings)
         return save_png(self.outputs.new_file(name), rendered)
 
+    def auto_focus(self, session: Session) -> tuple[float, float]:
+        """The subject's point in the session's photo (original pixels), from the preview's depth."""
+        prepared = self.prepared(session)
+        x, y = auto_focus_point(prepared.preview_disparity)
+        return x / prepared.preview_scale, y / prepared.preview_scale
+
+    def focus_band(self, session: Session, settings: LensSettings, preview: np.ndarray) -> np.ndarray:
+        """``preview`` (float32 sRGB, the preview's size) with the depth band that renders sharp tinted."""
+        prepared = self.prepared(session)
+        focus, strength, focus_range = self.refocuser(session.model).preview_lens(prepared, session.focus, settings)
+        return focus_band_overlay(preview, prepared.preview_disparity, focus, strength, focus_range=focus_range)
+
+    def depth_legend(self, session: Session) -> np.ndarray:
+        """uint8 colour bar for the session's depth picture, in metres when the source is metric."""
+        depth = self.prepared(session).depth
+        return depth_legend(depth.disparity, depth.depth)
+
     # -- status ------------------------------------------------------------------------------
 
     def status(self, model: str | None = None) -> dict[str, Any]:
@@ -233,18 +294,26 @@ class RefocusApp:
             },
         }
 
-    def status_line(self, model: str | None = None, timings: Timings | None = None) -> str:
-        """The UI's status line (Markdown): model, device, and the session's own ``timings``."""
+    def status_line(self, model: str | None = None, timings: Timings | None = None, user_map: bool = False) -> str:
+        """The UI's status line (Markdown): the depth source in use, device, the session's ``timings``.
+
+        ``user_map``: the photo's depth is the user's own map, so no network ran for it.
+        """
         s = self.status(model)
-        parts = [f"**Model** {self.model_label(s['model'])}", f"**device** {s['device']}"]
-        if timings is not None and timings.depth_s is not None:
+        source = "your depth map" if user_map else f"{self.model_label(s['model'])}"
+        parts = [f"**Depth** {source}", f"**device** {s['device']}"]
+        if timings is not None and timings.depth_s is not None and not user_map:
             parts.append(f"depth {timings.depth_s:.2f} s")
         if timings is not None and timings.render_s is not None:
             parts.append(f"last render {timings.render_s * 1000:.0f} ms")
         line = " · ".join(parts)
-        if s["model_error"]:
-            line += f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*."
         return line
+
+    def session_status(self, session: Session | None, model: str | None = None) -> str:
+        """``status_line`` for ``session`` (its depth source and timings), or the server's alone."""
+        if session is None:
+            return self.status_line(model)
+        return self.status_line(session.model, session.timings, user_map=session.depth_path is not None)
 
 
 # -- the process: command line, memory, launch ------------------------------------------------

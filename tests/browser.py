@@ -91,7 +91,7 @@ def upload_depth_map(page, path: Path) -> None:
     """Upload ``path`` through the app's depth-map input (opening the Depth accordion if closed)."""
     field = page.locator("#depth-upload input[type=file]")
     if field.count() == 0:
-        page.get_by_text("Depth", exact=True).first.click()
+        page.get_by_text("Depth map", exact=True).first.click()
     field.first.set_input_files(str(path))
     page.wait_for_function(  # the file list shows the name's stem and suffix apart
         "(stem) => document.querySelector('#depth-upload')?.innerText.includes(stem)", arg=path.stem, timeout=TIMEOUT_MS

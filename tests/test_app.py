@@ -123,9 +123,16 @@ def test_clicks_on_the_photo_and_on_the_smaller_preview_focus_the_same_photo_pix
     path = tmp_path / "wide.png"
     Image.fromarray(textured_scene(1600, 800)[0]).save(path)  # the preview is 1024 x 512: scale 0.64
     session = Session(str(path), refocus_app.default_model)
-    controls = (2.8, "disc", 0.0, 0.9, 0.0)
+    refocus_app.prepared(session)  # as the upload did
+    controls = (2.8, "disc", 0.0, 0.9, 0.0, False)  # the lens controls, then "tint what is in focus"
 
-    on_photo = on_click(session, *controls, gr.SelectData(blocks["photo"], {"index": [800, 400], "value": None}))
-    on_preview = on_click(session, *controls, gr.SelectData(blocks["result"], {"index": [512, 256], "value": None}))
-    assert on_photo[0].focus == on_preview[0].focus == (800.0, 400.0)
+    def click(target, index, page_click=None):
+        return on_click(session, str(path), *controls, page_click, gr.SelectData(blocks[target], {"index": index, "value": None}))
+
+    on_photo = click("photo", [800, 400])
+    on_preview = click("result", [512, 256])
+    # The page's own record of the latest click (fractions of the picture) wins over Gradio's.
+    on_page = click("result", [0, 0], {"fx": 0.5, "fy": 0.5, "seq": 3})
+    assert on_photo[0].focus == on_preview[0].focus == on_page[0].focus == (800.0, 400.0)
+    assert on_page[-1] == {"fx": 0.5, "fy": 0.5, "seq": 3}  # the marker answers click 3
     assert on_preview[0].timings is session.timings  # the session keeps one record of its timings
