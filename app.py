@@ -135,13 +135,15 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         chosen_now = evt.target is depth_upload
         previous = previous or Session(None, model)
         session = previous.next(path, model, depth_path, depth_kind or "disparity", chosen_now)
+        if ready(previous) and previous.same_photo(session):
+            return (gr.skip(),) * 10  # Gradio reports one upload as two changes: render it once
         upload = None if depth_path and not session.depth_path else gr.skip()  # an earlier photo's map
         # The session is kept even without a photo: it remembers which maps were earlier photos'.
         cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload)
         if not path:
             return cleared
         if session.depth_path is None and app.model_problem(model):
-            gr.Warning(NEEDS_DEPTH)
+            gr.Warning(NEEDS_DEPTH, duration=5)
             return (*cleared[:4], NEEDS_DEPTH, *cleared[5:])
         progress(0.1, desc="Estimating depth (once per photo)…")
         settings = lens_settings(f_number, shape, boost, threshold, focus_range)
@@ -158,7 +160,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
     def on_click(session, photo_path, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
         """A click on the photo or on the preview: focus there (``click``: the page's latest one)."""
         if not ready(session):
-            gr.Warning(NEEDS_DEPTH if photo_path else NO_PHOTO)
+            gr.Warning(NEEDS_DEPTH if photo_path else NO_PHOTO, duration=5)
             return (gr.skip(),) * 6
         prepared = app.prepared(session)
         if click:
@@ -201,6 +203,27 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings)
         return str(path), app.session_status(session)
 
+    def depth_controls() -> tuple[gr.Dropdown, gr.File, gr.Radio]:
+        """The depth source controls: the model, or the user's own map and what it holds."""
+        # Without a model the user's map is the only way forward: then it is not tucked away.
+        with gr.Accordion("Depth map", open=bool(no_model)):
+            model = gr.Dropdown(
+                [(app.model_label(m), m) for m in app.model_choices],
+                value=app.default_model,
+                label="Depth model (licence)",
+            )
+            depth_upload = gr.File(
+                label="Or use your own depth map (PNG, TIFF or .npy)",
+                file_types=[".png", ".tif", ".tiff", ".npy"],
+                elem_id="depth-upload",
+            )
+            depth_kind = gr.Radio(
+                [("Disparity (bright = near)", "disparity"), ("Depth (bright = far)", "depth")],
+                value="disparity",
+                label="The map holds",
+            )
+        return model, depth_upload, depth_kind
+
     # -- layout ------------------------------------------------------------------------------
 
     with gr.Blocks(title="refocus: click to focus, choose the aperture", delete_cache=(3600, 7200)) as demo:
@@ -223,6 +246,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     image_mode=None,
                     height=360,
                 )
+                if no_model:  # the user's map is the only way forward: right below the photo, open
+                    model, depth_upload, depth_kind = depth_controls()
                 f_number = gr.Slider(1.0, 22.0, value=2.8, step=0.1, label="Aperture (f-number): smaller = more blur")
                 shape = gr.Radio(shape_choices(), value="disc", label="Bokeh shape")
                 with gr.Row():
@@ -233,23 +258,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     focus_range = gr.Slider(0.0, 1.0, value=0.0, step=0.01, label="Focus range (depth band kept sharp)")
                     highlight_boost = gr.Slider(0.0, 4.0, value=0.0, step=0.1, label="Highlight boost (0 = physical)")
                     highlight_threshold = gr.Slider(0.5, 1.0, value=0.9, step=0.01, label="Highlight threshold")
-                # Without a model the user's map is the only way forward: then it is not tucked away.
-                with gr.Accordion("Depth map", open=bool(no_model)):
-                    model = gr.Dropdown(
-                        [(app.model_label(m), m) for m in app.model_choices],
-                        value=app.default_model,
-                        label="Depth model (licence)",
-                    )
-                    depth_upload = gr.File(
-                        label="Or use your own depth map (PNG, TIFF or .npy)",
-                        file_types=[".png", ".tif", ".tiff", ".npy"],
-                        elem_id="depth-upload",
-                    )
-                    depth_kind = gr.Radio(
-                        [("Disparity (bright = near)", "disparity"), ("Depth (bright = far)", "depth")],
-                        value="disparity",
-                        label="The map holds",
-                    )
+                if not no_model:
+                    model, depth_upload, depth_kind = depth_controls()
             with gr.Column(scale=2):
                 with gr.Tabs():
                     with gr.Tab("Refocused"):

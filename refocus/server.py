@@ -115,7 +115,16 @@ class Session:
             old.add(self.depth_path)
         if depth_path in old and not chosen_now:
             depth_path = None
-        return Session(path, model, depth_path, depth_kind, old_maps=frozenset(old - {depth_path}))
+        session = Session(path, model, depth_path, depth_kind, old_maps=frozenset(old - {depth_path}))
+        if self.same_photo(session):
+            session.key, session.timings = self.key, self.timings  # its depth time still holds
+        return session
+
+    def same_photo(self, other: Session) -> bool:
+        """Whether ``other`` shows the same photo with the same depth source (nothing to redo)."""
+        return (self.path, self.model, self.depth_path, self.depth_kind) == (
+            other.path, other.model, other.depth_path, other.depth_kind
+        )  # fmt: skip
 
 
 class RefocusApp:
@@ -180,12 +189,11 @@ class RefocusApp:
         if not self.model_error:
             return None
         return (
-            "**No depth model is installed on this server, so refocus works on photos that come with "
-            "their own depth map:** upload the photo and its depth map (PNG, TIFF or .npy) below. "
-            "Phone photos that carry a depth map will work too once phone-photo support lands. "
-            "To refocus any photo, get the model on a machine with internet "
-            "(`hf download depth-anything/Depth-Anything-V2-Small-hf --local-dir checkpoints/da2-small`) "
-            "and start the app with `--depth-model checkpoints/da2-small`."
+            "**No depth model is installed here, so refocus works on photos that come with a depth map:** "
+            "upload the photo and its depth map (PNG, TIFF or .npy). Phone photos that carry their own "
+            "depth will work too once phone-photo support lands. To refocus any photo, download the model "
+            "(see the README, *Running offline with local weights*) and start the app with "
+            "`--depth-model` pointing at it."
         )
 
     def model_label(self, model: str) -> str:
