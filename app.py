@@ -198,9 +198,12 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             raise gr.Error(NO_PHOTO)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range)
         prepared = app.prepared(session)
-        progress(0.05, desc=f"Rendering {prepared.width} x {prepared.height} at full resolution…")
+        progress(0.05, desc="Decoding the photo at full resolution…")
+        photo = app.load(session.path)
+        megapixels = prepared.width * prepared.height / 1e6
+        progress(0.2, desc=f"Rendering {prepared.width} x {prepared.height} ({megapixels:.0f} MP) and saving a PNG…")
         name = f"{Path(session.path).stem}-refocused-f{settings.f_number:g}.png"
-        path = app.render_full(session.path, prepared, session.model, session.focus, settings, name, session.timings)
+        path = app.render_full(photo, prepared, session.model, session.focus, settings, name, session.timings)
         return str(path), app.session_status(session)
 
     def depth_controls() -> tuple[gr.Dropdown, gr.File, gr.Radio]:
