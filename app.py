@@ -136,10 +136,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         previous = previous or Session(None, model)
         session = previous.next(path, model, depth_path, depth_kind or "disparity", chosen_now)
         if ready(previous) and previous.same_photo(session):
-            return (gr.skip(),) * 10  # Gradio reports one upload as two changes: render it once
+            return (gr.skip(),) * 11  # Gradio reports one upload as two changes: render it once
         upload = None if depth_path and not session.depth_path else gr.skip()  # an earlier photo's map
         # The session is kept even without a photo: it remembers which maps were earlier photos'.
-        cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload)
+        cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload, None)
         if not path:
             return cleared
         if session.depth_path is None and app.model_problem(model):
@@ -154,7 +154,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         view = show(session, settings, band)
         depth_file = save_depth_png16(app.outputs.new_file(Path(path).stem + "-depth16.png"), prepared.depth.disparity)
         depth_picture = colorize_disparity(prepared.preview_disparity)
-        return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload)
+        return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload, None)
 
     @user_errors
     def on_click(session, photo_path, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
@@ -227,6 +227,16 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             )
         return model, depth_upload, depth_kind
 
+    @user_errors
+    def on_zoom(session, f_number, shape, boost, threshold, focus_range):
+        """The 1:1 view around the focus point (rendered when its tab opens or on request)."""
+        if not ready(session):
+            return None
+        settings = lens_settings(f_number, shape, boost, threshold, focus_range)
+        x, y = session.focus
+        label = f"1:1 around ({x:.0f}, {y:.0f}) at f/{settings.f_number:g}"
+        return gr.Image(as_uint8(app.render_zoom(session, settings)), label=label)
+
     # -- layout ------------------------------------------------------------------------------
 
     with gr.Blocks(title="refocus: click to focus, choose the aperture", delete_cache=(3600, 7200)) as demo:
@@ -271,6 +281,9 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                         )
                     with gr.Tab("Before / after"):
                         compare = gr.ImageSlider(label="Before / after", type="numpy", format="jpeg")
+                    with gr.Tab("1:1 at focus") as zoom_tab:
+                        zoom = gr.Image(label="1:1 around the focus point", interactive=False, elem_id="zoom")
+                        zoom_button = gr.Button("Update 1:1 view", size="sm")
                     with gr.Tab("Depth"):
                         with gr.Row():
                             depth_view = gr.Image(
@@ -288,7 +301,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
 
         view = [state, result, compare, full_file, status, marker]
         photo_inputs = [state, photo, model, depth_upload, depth_kind, *controls, band]
-        photo_outputs = [*view, depth_view, legend, depth_file, depth_upload]
+        photo_outputs = [*view, depth_view, legend, depth_file, depth_upload, zoom]
         # photo.change covers upload, paste, webcam, clear and the examples; the depth map's
         # upload/clear (not change) so that the photo dropping an old map does not re-run it.
         for event in (photo.change, model.change, depth_upload.upload, depth_upload.clear, depth_kind.input):
@@ -311,6 +324,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             button.click(handler, [state, band], [*view, *controls], api_visibility="private").then(
                 None, [marker], None, js=SHOW_FOCUS_JS
             )
+        for trigger in (zoom_tab.select, zoom_button.click):
+            trigger(on_zoom, [state, *controls], [zoom], api_visibility="private", trigger_mode="always_last", **HEAVY)
         # A second press while a render runs queues one render of the settings of that moment.
         rendering = render_button.click(
             on_full_resolution, [state, *controls], [full_file, status], api_visibility="private",

@@ -392,6 +392,42 @@ class Refocuser:
             photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px, timings=timings
         )
 
+    def render_crop(
+        self,
+        photo: Photo,
+        prepared: PreparedPhoto,
+        focus_xy: tuple[float, float],
+        settings: LensSettings,
+        box: tuple[int, int, int, int],
+    ) -> np.ndarray:
+        """What ``render_full`` shows inside ``box`` = (x0, y0, x1, y1), rendering little more than it.
+
+        For a 1:1 look at focus on a big photo. The lens values are the whole photo's, and the
+        box is rendered grown by the largest blur radius, so light that blurs into it from
+        outside is included.
+
+        Returns:
+            float32 (y1 - y0, x1 - x0, 3) sRGB in [0, 1].
+        """
+        from refocus.bokeh import render_bokeh
+        from refocus.overlays import expand_box
+
+        disparity = prepared.depth.disparity
+        focus, strength, focus_range = lens_at(disparity, focus_xy, settings, prepared.focal_px)
+        reach = max(float(disparity.max()) - focus, focus - float(disparity.min()), 0.0)
+        margin = math.ceil(strength * reach) + 2
+        gx0, gy0, gx1, gy1 = expand_box(box, margin, (prepared.width, prepared.height))
+        rendered = render_bokeh(
+            photo.pixels[gy0:gy1, gx0:gx1],
+            disparity[gy0:gy1, gx0:gx1],
+            focus,
+            strength,
+            focus_range=focus_range,
+            **settings.render_options(),
+        )
+        x0, y0, x1, y1 = box
+        return rendered[y0 - gy0 : y1 - gy0, x0 - gx0 : x1 - gx0]
+
     def render(
         self,
         image: np.ndarray,

@@ -33,7 +33,7 @@ from refocus.errors import RefocusError
 from refocus.focus import auto_focus_point
 from refocus.history import History
 from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_png
-from refocus.overlays import depth_legend, focus_band_overlay
+from refocus.overlays import depth_legend, focus_band_overlay, zoom_box
 from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
 
 log = logging.getLogger("refocus.server")
@@ -48,6 +48,7 @@ except ImportError:
 # Gradio copies every returned file into its own cache (which ``delete_cache`` empties), so our
 # copy is needed only until the response is sent; older ones go.
 OUTPUT_TTL_S = 600
+ZOOM_SIZE = 480  # px, the 1:1 view around the focus: about what a laptop shows of it unscaled
 
 
 class OutputFiles:
@@ -267,6 +268,13 @@ class RefocusApp:
         prepared = self.prepared(session)
         focus, strength, focus_range = self.refocuser(session.model).preview_lens(prepared, session.focus, settings)
         return focus_band_overlay(preview, prepared.preview_disparity, focus, strength, focus_range=focus_range)
+
+    @gpu_task
+    def render_zoom(self, session: Session, settings: LensSettings, size: int = ZOOM_SIZE) -> np.ndarray:
+        """float32 sRGB: a ``size``-pixel square of the full-resolution render around the focus, 1:1."""
+        prepared = self.prepared(session)
+        box = zoom_box(session.focus, (prepared.width, prepared.height), size)
+        return self.refocuser(session.model).render_crop(self.load(session.path), prepared, session.focus, settings, box)
 
     def depth_legend(self, session: Session) -> np.ndarray:
         """uint8 colour bar for the session's depth picture, in metres when the source is metric."""

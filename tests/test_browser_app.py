@@ -26,7 +26,7 @@ from browser import (
     wait_for_new_src,
     wait_until_settled,
 )
-from conftest import textured_scene
+from conftest import sharpness, textured_scene
 
 NEAR, FAR = (0.25, 0.5), (0.75, 0.5)  # the textured scene's near card and far wall
 
@@ -137,3 +137,16 @@ def test_on_a_phone_a_tap_on_the_photo_brings_the_preview_into_view(browser, ser
         assert 0 <= box["y"] and box["y"] + box["height"] / 2 <= PHONE["height"], "the preview is off screen"
         assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]  # no sideways scroll
         page.screenshot(path=str(screenshots(tmp_path) / "browser-phone-390.png"))
+
+
+def test_the_1_to_1_view_shows_full_resolution_pixels_around_the_focus(browser, server, tmp_path):
+    image, disparity = textured_scene(1600, 1200)  # the preview is 1024 px wide: 0.64 of these pixels
+    with open_app(browser, server[1]) as page:
+        upload_depth_map(page, save_disparity(tmp_path / "depth.png", disparity))
+        upload_photo(page, save_photo(tmp_path / "photo.png", image))  # focused on the near card (left)
+        page.get_by_role("tab", name="1:1 at focus").click()
+        page.locator("#zoom img").first.wait_for(timeout=60_000)
+        zoom = fetch_image(page, page.locator("#zoom img").first.get_attribute("src"))
+        assert zoom.shape == (480, 480, 3)  # 1:1: pixels of the photo, not of the preview
+        assert sharpness(zoom) > 0.8 * sharpness(image[:, :800]), "the in-focus card is not sharp at 1:1"
+        assert "1:1 around (" in page.locator("#zoom").inner_text()
