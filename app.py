@@ -193,18 +193,29 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         return restore(session, band, session.history.redo()) if ready(session) else (gr.skip(),) * 11
 
     @user_errors
-    def on_full_resolution(session, f_number, shape, boost, threshold, focus_range, progress=gr.Progress()):
+    def on_full_resolution(
+        session, f_number, shape, boost, threshold, focus_range, request: gr.Request, progress=gr.Progress()
+    ):
         if not ready(session):
             raise gr.Error(NO_PHOTO)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range)
         prepared = app.prepared(session)
-        progress(0.05, desc="Decoding the photo at full resolution…")
+        progress(0.02, desc="Decoding the photo at full resolution…")
         photo = app.load(session.path)
-        megapixels = prepared.width * prepared.height / 1e6
-        progress(0.2, desc=f"Rendering {prepared.width} x {prepared.height} ({megapixels:.0f} MP) and saving a PNG…")
+        size = f"{prepared.width} x {prepared.height}"
+
+        def report(done: float) -> None:
+            progress(0.05 + 0.9 * done, desc=f"Rendering {size}: {done:.0%}")
+
+        progress(0.05, desc=f"Rendering {size}…")
         name = f"{Path(session.path).stem}-refocused-f{settings.f_number:g}.png"
-        path = app.render_full(photo, prepared, session.model, session.focus, settings, name, session.timings)
+        render = app.render_progress(request.session_hash, report)
+        path = app.render_full(photo, prepared, session.model, session.focus, settings, name, session.timings, render)
         return str(path), app.session_status(session)
+
+    def on_cancel(request: gr.Request):
+        app.cancel_render(request.session_hash)
+        gr.Info("The full-resolution render was cancelled.", duration=3)
 
     def depth_controls() -> tuple[gr.Dropdown, gr.File, gr.Radio]:
         """The depth source controls: the model, or the user's own map and what it holds."""
@@ -331,7 +342,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             on_full_resolution, [state, *controls], [full_file, status], api_visibility="private",
             trigger_mode="always_last", **HEAVY,
         )  # fmt: skip
-        cancel_button.click(None, cancels=[rendering])
+        cancel_button.click(on_cancel, None, None, cancels=[rendering], api_visibility="private", queue=False)
         gr.Examples(
             [[str(p)] for p in sorted(EXAMPLES_DIR.glob("*.jpg"))],
             inputs=[photo],

@@ -158,6 +158,8 @@ class RefocusApp:
         self._cache_bytes = cache_bytes
         self._refocusers: dict[str, Refocuser] = {}
         self._refocusers_lock = threading.Lock()  # two first requests must not build two
+        self._cancelled: set[str] = set()  # clients whose full-resolution render should stop
+        self._cancel_lock = threading.Lock()
 
     def refocuser(self, model: str | None = None) -> Refocuser:
         model = model or self.default_model
@@ -251,10 +253,14 @@ class RefocusApp:
         settings: LensSettings,
         name: str,
         timings: Timings | None = None,
+        progress: Callable[[float], None] | None = None,
     ) -> Path:
-        """Render at full resolution into a new PNG named ``name``; returns its path."""
+        """Render at full resolution into a new PNG named ``name``; returns its path.
+
+        ``progress`` as ``Refocuser.render_full`` takes it (share done; it may raise to stop).
+        """
         photo = image if isinstance(image, Photo) else self.load(image)
-        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings)
+        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings, progress)
         return save_png(self.outputs.new_file(name), rendered)
 
     def auto_focus(self, session: Session) -> tuple[float, float]:
@@ -280,6 +286,29 @@ class RefocusApp:
         """uint8 colour bar for the session's depth picture, in metres when the source is metric."""
         depth = self.prepared(session).depth
         return depth_legend(depth.disparity, depth.depth)
+
+    def render_progress(self, client: str, report: Callable[[float], None]) -> Callable[[float], None]:
+        """A ``progress`` for ``render_full``: passes the share done to ``report``; stops on cancel.
+
+        ``client`` names the caller (a browser tab); once ``cancel_render(client)`` is called the
+        render stops at its next strip with a ``RefocusError``.
+        """
+        with self._cancel_lock:
+            self._cancelled.discard(client)
+
+        def progress(done: float) -> None:
+            with self._cancel_lock:
+                if client in self._cancelled:
+                    self._cancelled.discard(client)
+                    raise RefocusError("The full-resolution render was cancelled.")
+            report(done)
+
+        return progress
+
+    def cancel_render(self, client: str) -> None:
+        """Stop ``client``'s running full-resolution render (see ``render_progress``)."""
+        with self._cancel_lock:
+            self._cancelled.add(client)
 
     # -- status ------------------------------------------------------------------------------
 

@@ -140,3 +140,14 @@ def test_the_full_resolution_download_never_offers_a_stale_render(browser, serve
         stale = [links.nth(i).get_attribute("href") for i in range(links.count())]
         outdated = page.locator(FULL_FILE).get_by_text("outdated").count() > 0
         assert old_link not in stale or outdated, "the download still offers the render made at f/2.8"
+
+
+def test_a_full_resolution_render_shows_its_progress_and_can_be_cancelled(big_app):
+    page = big_app
+    page.get_by_role("button", name="Render full resolution").click()
+    page.get_by_text("Rendering 4000 x 3000:").first.wait_for(timeout=60_000)  # a share done, not a fixed 10 %
+    page.locator("#cancel").click()
+    page.wait_for_timeout(3000)
+    assert page.locator(f"{FULL_FILE} a[href]").count() == 0, "the cancelled render still delivered a file"
+    assert page.get_by_text("Rendering 4000 x 3000").count() == 0, "the progress bar stayed"
+    wait_until_settled(page, quiet_s=1.0)  # one strip at most finishes in the background

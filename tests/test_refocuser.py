@@ -79,3 +79,22 @@ def test_a_crop_rendered_alone_matches_the_full_render_there():
     # size deciding the blur strength, by 0.016 on average.
     difference = np.abs(crop - full[100:220, 180:300])
     assert difference.max() < 0.005 and difference.mean() < 0.001
+
+
+def test_a_full_render_with_progress_reports_each_strip_matches_the_whole_and_can_stop():
+    image, disparity = textured_scene(480, 320)
+    refocuser = Refocuser(load_model=lambda spec, device: CountingModel(disparity))
+    photo = Photo(image.astype(np.float32) / 255)
+    prepared = refocuser.prepare(photo)
+    settings = LensSettings(f_number=1.4)
+    whole = refocuser.render_full(photo, prepared, (100, 160), settings)
+    reports = []
+    strips = refocuser.render_full(photo, prepared, (100, 160), settings, progress=reports.append)
+    assert reports == pytest.approx([(i + 1) / len(reports) for i in range(len(reports))]) and len(reports) > 2
+    assert np.abs(strips - whole).max() < 0.01 and np.abs(strips - whole).mean() < 0.001  # no margin: 0.04
+
+    def cancel(done):
+        raise RefocusError("Render cancelled.")
+
+    with pytest.raises(RefocusError, match="cancelled"):
+        refocuser.render_full(photo, prepared, (100, 160), settings, progress=cancel)
