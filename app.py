@@ -300,7 +300,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                             depth_view = gr.Image(
                                 label="Depth (bright = near)", interactive=False, elem_id="depth-view", scale=4
                             )
-                            legend = gr.Image(label="Legend", interactive=False, elem_id="depth-legend", scale=1)
+                            legend = gr.Image(
+                                label="Legend", show_label=False, buttons=[], interactive=False,
+                                elem_id="depth-legend", scale=1, min_width=110,
+                            )  # fmt: skip
                 with gr.Row():
                     render_button = gr.Button("Render full resolution", variant="primary", elem_id="render", scale=3)
                     cancel_button = gr.Button("Cancel", elem_id="cancel", scale=1)
