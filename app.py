@@ -21,10 +21,19 @@ import gradio as gr
 import numpy as np
 from gradio import FileData
 
+from refocus.brush import MODES, Stroke
 from refocus.errors import RefocusError
 from refocus.io import colorize_disparity, save_depth_png16
 from refocus.refocuser import LensSettings, focus_point, shape_choices
-from refocus.server import RefocusApp, Session, launch_options, limit_malloc_arenas, parse_args
+from refocus.server import (
+    RefocusApp,
+    Session,
+    launch_options,
+    limit_malloc_arenas,
+    load_edit_mask,
+    parse_args,
+    with_strokes,
+)
 
 log = logging.getLogger("refocus.app")
 
@@ -90,6 +99,13 @@ def control_values(settings: LensSettings) -> list:
     return [settings.f_number, settings.shape, settings.highlight_boost, settings.highlight_threshold, settings.focus_range]
 
 
+def painted(editor: dict | None) -> np.ndarray | None:
+    """Where the user painted in the brush's ``ImageEditor`` value: its layers' alpha (H, W) uint8."""
+    layers = [layer for layer in (editor or {}).get("layers") or [] if layer is not None and layer.ndim == 3]
+    alpha = [layer[..., 3] for layer in layers if layer.shape[2] == 4]
+    return np.max(alpha, axis=0) if alpha and np.max(alpha) > 0 else None
+
+
 def file_path(file: FileData | dict | str | None, name: str) -> str:
     """The server-side path of an uploaded file (gradio_client's ``handle_file``)."""
     path = file.get("path") if isinstance(file, dict) else getattr(file, "path", None)
@@ -136,10 +152,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         previous = previous or Session(None, model)
         session = previous.next(path, model, depth_path, depth_kind or "disparity", chosen_now)
         if ready(previous) and previous.same_photo(session):
-            return (gr.skip(),) * 11  # Gradio reports one upload as two changes: render it once
+            return (gr.skip(),) * 12  # Gradio reports one upload as two changes: render it once
         upload = None if depth_path and not session.depth_path else gr.skip()  # an earlier photo's map
         # The session is kept even without a photo: it remembers which maps were earlier photos'.
-        cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload, None)
+        cleared = (session, None, None, None, app.session_status(None, model), None, None, None, None, upload, None, None)
         if not path:
             return cleared
         if session.depth_path is None and app.model_problem(model):
@@ -154,7 +170,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         view = show(session, settings, band)
         depth_file = save_depth_png16(app.outputs.new_file(Path(path).stem + "-depth16.png"), prepared.depth.disparity)
         depth_picture = colorize_disparity(prepared.preview_disparity)
-        return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload, None)
+        return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload, None, canvas(prepared))
 
     @user_errors
     def on_click(session, photo_path, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
@@ -199,7 +215,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         if not ready(session):
             raise gr.Error(NO_PHOTO)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range)
-        prepared = app.prepared(session)
+        prepared = app.edited(session, full=True)
         progress(0.02, desc="Decoding the photo at full resolution…")
         photo = app.load(session.path)
         size = f"{prepared.width} x {prepared.height}"
@@ -237,6 +253,34 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                 label="The map holds",
             )
         return model, depth_upload, depth_kind
+
+    def brushed(session: Session, strokes: tuple, band: bool, settings: LensSettings) -> tuple:
+        """The view, the edited depth's download and a fresh canvas, with ``strokes`` as the edits."""
+        session = dataclasses.replace(session, strokes=strokes)
+        prepared = app.edited(session, full=True)
+        depth_file = save_depth_png16(app.outputs.new_file(Path(session.path).stem + "-depth16.png"), prepared.depth.disparity)
+        return (*show(session, settings, band), str(depth_file), canvas(prepared))
+
+    def canvas(prepared) -> dict:
+        return {"background": as_uint8(prepared.preview), "layers": [], "composite": None}
+
+    @user_errors
+    def on_stroke(session, editor, mode, strength, softness, f_number, shape, boost, threshold, focus_range, band):
+        """The painted mask becomes a brush stroke on the depth (``refocus.brush``)."""
+        mask = painted(editor)
+        if not ready(session) or mask is None:
+            gr.Warning("Paint over the photo in the Refine tab first, then press Apply." if ready(session) else NO_PHOTO)
+            return (gr.skip(),) * 8
+        strokes = (*session.strokes, Stroke(mask, mode, strength, softness))
+        return brushed(session, strokes, band, lens_settings(f_number, shape, boost, threshold, focus_range))
+
+    @user_errors
+    def on_strokes(session, keep, f_number, shape, boost, threshold, focus_range, band):
+        """Undo the last stroke (``keep`` "all but last") or clear them all."""
+        if not ready(session):
+            return (gr.skip(),) * 8
+        strokes = session.strokes[:-1] if keep == "all but last" else ()
+        return brushed(session, strokes, band, lens_settings(f_number, shape, boost, threshold, focus_range))
 
     @user_errors
     def on_zoom(session, f_number, shape, boost, threshold, focus_range):
@@ -295,6 +339,20 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     with gr.Tab("1:1 at focus") as zoom_tab:
                         zoom = gr.Image(label="1:1 around the focus point", interactive=False, elem_id="zoom")
                         zoom_button = gr.Button("Update 1:1 view", size="sm")
+                    with gr.Tab("Refine (brush)"):
+                        editor = gr.ImageEditor(
+                            label="Paint where the depth should change, then Apply", type="numpy", elem_id="brush",
+                            sources=(), transforms=(), layers=False, eraser=False,
+                            brush=gr.Brush(colors=["#ff00ff"], color_mode="fixed", default_size=24),
+                        )  # fmt: skip
+                        with gr.Row():
+                            brush_mode = gr.Radio(list(MODES), value="keep-sharp", label="The brush")
+                            brush_strength = gr.Slider(0.0, 1.0, value=1.0, step=0.05, label="Strength")
+                            brush_softness = gr.Slider(0.0, 0.05, value=0.01, step=0.005, label="Softness (edge)")
+                        with gr.Row():
+                            apply_button = gr.Button("Apply stroke", variant="primary", size="sm", elem_id="apply-stroke")
+                            unstroke_button = gr.Button("Undo stroke", size="sm", elem_id="undo-stroke")
+                            clear_button = gr.Button("Clear strokes", size="sm", elem_id="clear-strokes")
                     with gr.Tab("Depth"):
                         with gr.Row():
                             depth_view = gr.Image(
@@ -315,7 +373,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
 
         view = [state, result, compare, full_file, status, marker]
         photo_inputs = [state, photo, model, depth_upload, depth_kind, *controls, band]
-        photo_outputs = [*view, depth_view, legend, depth_file, depth_upload, zoom]
+        photo_outputs = [*view, depth_view, legend, depth_file, depth_upload, zoom, editor]
         # photo.change covers upload, paste, webcam, clear and the examples; the depth map's
         # upload/clear (not change) so that the photo dropping an old map does not re-run it.
         for event in (photo.change, model.change, depth_upload.upload, depth_upload.clear, depth_kind.input):
@@ -338,6 +396,13 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             button.click(handler, [state, band], [*view, *controls], api_visibility="private").then(
                 None, [marker], None, js=SHOW_FOCUS_JS
             )
+        brush_inputs = [state, editor, brush_mode, brush_strength, brush_softness, *controls, band]
+        apply_button.click(on_stroke, brush_inputs, [*view, depth_file, editor], api_visibility="private", **HEAVY)
+        for button, keep in [(unstroke_button, "all but last"), (clear_button, "none")]:
+            button.click(
+                on_strokes, [state, gr.State(keep, time_to_live=SESSION_TTL_S), *controls, band],
+                [*view, depth_file, editor], api_visibility="private", **HEAVY,
+            )  # fmt: skip
         for trigger in (zoom_tab.select, zoom_button.click):
             trigger(on_zoom, [state, *controls], [zoom], api_visibility="private", trigger_mode="always_last", **HEAVY)
         # A second press while a render runs queues one render of the settings of that moment.
@@ -373,20 +438,28 @@ def add_api(app: RefocusApp) -> None:
         focus_range: float = 0.0,
         depth_map: FileData | None = None,
         depth_kind: str = "disparity",
+        edit_mask: FileData | None = None,
+        edit_mode: str = "keep-sharp",
     ) -> tuple[FileData, dict]:
         """Refocus a photo at pixel (x, y); returns the full-resolution PNG and the lens details.
 
         shape is one of disc, 5-blade, 6-blade, 8-blade, cats-eye, ring. depth_map (optional) is a
         PNG/TIFF/.npy depth map used instead of the network; depth_kind says whether it holds
-        disparity (larger = nearer) or depth (larger = farther).
+        disparity (larger = nearer) or depth (larger = farther). edit_mask (optional) is an image
+        whose alpha (or grey) marks where the refine brush acts, with edit_mode one of keep-sharp,
+        blur, push, pull.
         """
         # Every argument is checked before the depth pass, so a bad request costs nothing.
         settings = lens_settings(f_number, shape, highlight_boost, highlight_threshold, focus_range)
         focus = focus_point((x, y))
         image_path = file_path(image, "image")
         depth_path = file_path(depth_map, "depth_map") if depth_map else None
+        try:
+            strokes = (Stroke(load_edit_mask(file_path(edit_mask, "edit_mask")), edit_mode),) if edit_mask else ()
+        except ValueError as e:  # a brush mode or mask the brush cannot use
+            raise RefocusError(str(e)) from None
         photo = app.load(image_path)  # decoded once for both the depth pass and the render
-        prepared = app.prepare(photo, None, depth_path, depth_kind)
+        prepared = with_strokes(app.prepare(photo, None, depth_path, depth_kind), strokes, focus)
         start = time.perf_counter()
         path = app.render_full(photo, prepared, None, focus, settings, Path(image_path).stem + "-refocused.png")
         details = {

@@ -29,9 +29,11 @@ import numpy as np
 
 import refocus
 from refocus.depth import DEFAULT_MODEL, MODELS, model_info
+from refocus.brush import Stroke, apply_strokes
 from refocus.errors import RefocusError
 from refocus.focus import auto_focus_point
 from refocus.history import History
+from refocus.lens import focus_disparity_at
 from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_depth_map, load_photo, save_png
 from refocus.overlays import depth_legend, focus_band_overlay, zoom_box
 from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
@@ -90,6 +92,7 @@ class Session:
         timings: this session's depth time for this photo and its last render time.
         history: ``(focus, LensSettings)`` steps of this photo, for undo and redo.
         old_maps: depth maps used with earlier photos of this tab (see ``next``).
+        strokes: the refine brush's edits of this photo's depth, oldest first (``refocus.brush``).
     """
 
     path: str | None
@@ -102,6 +105,7 @@ class Session:
     history: History = dataclasses.field(default_factory=History)
 
     old_maps: frozenset[str] = frozenset()
+    strokes: tuple[Stroke, ...] = ()
 
     def next(self, path: str, model: str, depth_path: str | None, depth_kind: str, chosen_now: bool) -> Session:
         """A fresh session for ``path`` (a new photo, model or depth map) that keeps nothing stale.
@@ -126,6 +130,37 @@ class Session:
         return (self.path, self.model, self.depth_path, self.depth_kind) == (
             other.path, other.model, other.depth_path, other.depth_kind
         )  # fmt: skip
+
+
+def with_strokes(
+    prepared: PreparedPhoto, strokes: tuple[Stroke, ...], focus_xy: tuple[float, float], full: bool = True
+) -> PreparedPhoto:
+    """``prepared`` with the brush ``strokes`` applied to its depth (``refocus.brush``).
+
+    Only the preview's disparity is edited unless ``full`` (full-resolution renders, the 1:1
+    view, the depth download), so a click re-edits a small map, not a 12 MP one. "keep-sharp"
+    strokes follow the focus at ``focus_xy`` (original pixels). An edited map has no metric depth.
+    """
+    if not strokes:
+        return prepared
+    focus = focus_disparity_at(prepared.depth.disparity, *focus_xy)
+    depth = prepared.depth
+    if full:
+        depth = dataclasses.replace(depth, disparity=apply_strokes(depth.disparity, strokes, focus), depth=None)
+    preview_disparity = apply_strokes(prepared.preview_disparity, strokes, focus)
+    return dataclasses.replace(prepared, depth=depth, preview_disparity=preview_disparity)
+
+
+def load_edit_mask(path: str) -> np.ndarray:
+    """A brush mask from an image file: float32 (H, W) in [0, 1], its alpha if it has one, else grey."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            band = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
+            return np.asarray(band, np.float32) / 255.0
+    except (OSError, ValueError) as e:
+        raise RefocusError(f"The edit mask could not be read as an image ({e}).") from None
 
 
 class RefocusApp:
@@ -237,9 +272,13 @@ class RefocusApp:
             session.key = prepared.key
         return prepared
 
+    def edited(self, session: Session, full: bool = False) -> PreparedPhoto:
+        """The session's prepared photo with its brush strokes applied (``with_strokes``)."""
+        return with_strokes(self.prepared(session), session.strokes, session.focus, full)
+
     def render_preview(self, session: Session, settings: LensSettings) -> tuple[PreparedPhoto, np.ndarray]:
         """The session's photo and its preview rendered at the session's focus with ``settings``."""
-        prepared = self.prepared(session)
+        prepared = self.edited(session)
         preview = self.refocuser(session.model).render_preview(prepared, session.focus, settings, session.timings)
         return prepared, preview
 
@@ -271,20 +310,20 @@ class RefocusApp:
 
     def focus_band(self, session: Session, settings: LensSettings, preview: np.ndarray) -> np.ndarray:
         """``preview`` (float32 sRGB, the preview's size) with the depth band that renders sharp tinted."""
-        prepared = self.prepared(session)
+        prepared = self.edited(session)
         focus, strength, focus_range = self.refocuser(session.model).preview_lens(prepared, session.focus, settings)
         return focus_band_overlay(preview, prepared.preview_disparity, focus, strength, focus_range=focus_range)
 
     @gpu_task
     def render_zoom(self, session: Session, settings: LensSettings, size: int = ZOOM_SIZE) -> np.ndarray:
         """float32 sRGB: a ``size``-pixel square of the full-resolution render around the focus, 1:1."""
-        prepared = self.prepared(session)
+        prepared = self.edited(session, full=True)
         box = zoom_box(session.focus, (prepared.width, prepared.height), size)
         return self.refocuser(session.model).render_crop(self.load(session.path), prepared, session.focus, settings, box)
 
     def depth_legend(self, session: Session) -> np.ndarray:
         """uint8 colour bar for the session's depth picture, in metres when the source is metric."""
-        depth = self.prepared(session).depth
+        depth = self.edited(session, full=True).depth
         return depth_legend(depth.disparity, depth.depth)
 
     def render_progress(self, client: str, report: Callable[[float], None]) -> Callable[[float], None]:

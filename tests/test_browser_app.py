@@ -4,11 +4,13 @@ undo, the in-focus tint, the depth legend, a phone-sized screen.
 Each test failed before its feature landed (the app had no notice, undo, tint, legend, ...).
 """
 
+import io
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
+from PIL import Image
 
 from browser import (
     PHONE,
@@ -150,3 +152,45 @@ def test_the_1_to_1_view_shows_full_resolution_pixels_around_the_focus(browser, 
         assert zoom.shape == (480, 480, 3)  # 1:1: pixels of the photo, not of the preview
         assert sharpness(zoom) > 0.8 * sharpness(image[:, :800]), "the in-focus card is not sharp at 1:1"
         assert "1:1 around (" in page.locator("#zoom").inner_text()
+
+
+def test_a_keep_sharp_brush_stroke_sharpens_what_it_covers_and_undo_removes_it(browser, server, scene):
+    photo, depth = scene
+    with open_app(browser, server[1]) as page:
+        upload_depth_map(page, depth)
+        upload_photo(page, photo)
+        click_image(page, "#photo", *FAR)
+        assert sharper_at(page, FAR, NEAR)
+        page.get_by_role("tab", name="Refine (brush)").click()
+        paint(page, 0.12, 0.3, 0.7)  # a vertical stroke on the near card, 12 % in from the left
+        old = image_src(page, "#result")
+        page.locator("#apply-stroke").click()
+        page.get_by_role("tab", name="Refocused").click()
+        wait_for_new_src(page, "#result", old)
+        assert sharper_at(page, (0.12, 0.5), (0.35, 0.5)), "the painted part of the card is still blurred"
+        assert sharper_at(page, FAR, (0.35, 0.5)), "the stroke moved the focus"
+        page.get_by_role("tab", name="Refine (brush)").click()
+        page.locator("#undo-stroke").click()
+        page.get_by_role("tab", name="Refocused").click()
+        assert not sharper_at(page, (0.12, 0.5), (0.35, 0.5)), "undo kept the stroke"
+
+
+def paint(page, fx: float, fy0: float, fy1: float) -> None:
+    """Drag the brush down the photo in the brush's canvas at fractions ``fx``, ``fy0`` to ``fy1``.
+
+    The canvas is wider than the photo and pads it: the photo's box is found from the canvas'
+    pixels (the photo is the non-white part of its middle row and column).
+    """
+    canvas = page.locator("#brush canvas").first
+    frame = canvas.bounding_box()
+    shot = np.asarray(Image.open(io.BytesIO(canvas.screenshot())).convert("L"), np.float32)
+    scale = shot.shape[1] / frame["width"]
+    cols = np.flatnonzero(shot[shot.shape[0] // 2] < 235)
+    rows = np.flatnonzero(shot[:, (cols[0] + cols[-1]) // 2] < 235)
+    x0, x1, y0, y1 = cols[0] / scale, cols[-1] / scale, rows[0] / scale, rows[-1] / scale
+    x = frame["x"] + x0 + fx * (x1 - x0)
+    page.mouse.move(x, frame["y"] + y0 + fy0 * (y1 - y0))
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(x, frame["y"] + y0 + (fy0 + step * (fy1 - fy0) / 20) * (y1 - y0))
+    page.mouse.up()
