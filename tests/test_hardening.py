@@ -427,7 +427,7 @@ def raw_refocus(url: str, image: dict, *numbers) -> str:
     gradio_client refuses to send but a script can.
     """
     numbers = [*numbers, 1, 1, 2.8][:3] if numbers else [1, 1, 2.8]
-    body = json.dumps({"data": [image, *numbers, "disc", 0.0, 0.9, 0.0, None, "disparity"]}).encode()
+    body = json.dumps({"data": [image, *numbers, "disc", 0.0, 0.9, 0.0, None, "disparity", None, "keep-sharp"]}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/refocus", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:
         event_id = json.load(response)["event_id"]
