@@ -173,10 +173,10 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         return (*view, depth_picture, app.depth_legend(session), str(depth_file), upload, None, canvas(prepared))
 
     @user_errors
-    def on_click(session, photo_path, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
+    def on_click(session, f_number, shape, boost, threshold, focus_range, band, click, evt: gr.SelectData):
         """A click on the photo or on the preview: focus there (``click``: the page's latest one)."""
-        if not ready(session):
-            gr.Warning(NEEDS_DEPTH if photo_path else NO_PHOTO, duration=5)
+        if not ready(session):  # (the photo is not an input: Gradio would re-encode it on every click)
+            gr.Warning(NEEDS_DEPTH if session and session.path else NO_PHOTO, duration=5)
             return (gr.skip(),) * 6
         prepared = app.prepared(session)
         if click:
@@ -385,7 +385,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         # starts, so "always_last" ends on the latest click with at most one render waiting.
         for image in (photo, result):
             image.select(
-                on_click, [state, photo, *controls, band, click], view, js=LAST_CLICK_JS.format(image.elem_id),
+                on_click, [state, *controls, band, click], view, js=LAST_CLICK_JS.format(image.elem_id),
                 trigger_mode="always_last", api_visibility="private", show_progress_on=[result],
             ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
         demo.load(None, js=PAGE_JS)

@@ -127,7 +127,7 @@ def test_clicks_on_the_photo_and_on_the_smaller_preview_focus_the_same_photo_pix
     controls = (2.8, "disc", 0.0, 0.9, 0.0, False)  # the lens controls, then "tint what is in focus"
 
     def click(target, index, page_click=None):
-        return on_click(session, str(path), *controls, page_click, gr.SelectData(blocks[target], {"index": index, "value": None}))
+        return on_click(session, *controls, page_click, gr.SelectData(blocks[target], {"index": index, "value": None}))
 
     on_photo = click("photo", [800, 400])
     on_preview = click("result", [512, 256])
