@@ -47,7 +47,7 @@ def main() -> None:
         )
         page = browser.new_page(viewport={"width": 1400, "height": 900})
         page.goto(url)
-        page.get_by_text("Depth", exact=True).first.click()  # open the accordion
+        page.get_by_text("Depth map", exact=True).first.click()  # open the accordion
         page.get_by_label("Depth (bright = far)").check()
         # The depth map first, so the photo never waits for a depth network.
         page.locator("#depth-upload input[type=file]").set_input_files(str(work / "depth.npy"))

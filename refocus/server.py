@@ -28,12 +28,18 @@ from typing import Any, Callable
 import numpy as np
 
 import refocus
+from refocus.animate import FocusPull, ProgressCallback, make_focus_pull
+from refocus.brush import Stroke, apply_strokes
+from refocus.cache import OnDemand
 from refocus.depth import DEFAULT_MODEL, MODELS, model_info
 from refocus.errors import RefocusError
-from refocus.animate import FocusPull, ProgressCallback, make_focus_pull
-from refocus.focus import FocusPlane, fit_focus_plane
+from refocus.focus import FocusPlane, auto_focus_point, fit_focus_plane
+from refocus.history import History
 from refocus.io import DEFAULT_JPEG_QUALITY, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_photo, save_image
-from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, Timings
+from refocus.lens import focus_disparity_at
+from refocus.overlays import depth_legend, focus_band_overlay, zoom_box
+from refocus.preview_decode import DraftPhoto, load_draft_photo
+from refocus.refocuser import PREVIEW_SIZE, LensSettings, PreparedPhoto, Refocuser, Timings
 from refocus.user_depth import read_user_depth
 
 log = logging.getLogger("refocus.server")
@@ -58,6 +64,7 @@ CLICK_MODES = [
 # Photo formats every current browser shows; others (HEIC, HEIF, TIFF) get a JPEG copy to show.
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".bmp"}
 BROWSER_COPY_QUALITY = 90
+ZOOM_SIZE = 480  # px, the 1:1 view around the focus: about what a laptop shows of it unscaled
 
 
 class OutputFiles:
@@ -104,9 +111,12 @@ class Session:
             is rendered sharp instead of ``focus``.
         shown_name: the file name of the JPEG copy shown in place of a photo browsers cannot
             show (HEIC), or None.
+        history: ``(focus, LensSettings)`` steps of this photo, for undo and redo.
+        old_maps: depth maps used with earlier photos of this tab (see ``next``).
+        strokes: the refine brush's edits of this photo's depth, oldest first (``refocus.brush``).
     """
 
-    path: str
+    path: str | None
     model: str
     depth_path: str | None = None
     depth_kind: str = "auto"
@@ -119,6 +129,37 @@ class Session:
     pull_to: tuple[float, float] | None = None
     plane_points: tuple[tuple[float, float], ...] = ()
     shown_name: str | None = None
+
+    history: History = dataclasses.field(default_factory=History)
+    old_maps: frozenset[str] = frozenset()
+    strokes: tuple[Stroke, ...] = ()
+
+    def next(
+        self, path: str, model: str, depth_path: str | None, depth_kind: str, chosen_now: bool, **choices
+    ) -> Session:
+        """A fresh session for ``path`` (a new photo, model or depth map) that keeps nothing stale.
+
+        A depth map already used with an earlier photo of this tab is dropped (a new photo of the
+        same size must not silently inherit it) unless the user chose it just now
+        (``chosen_now``); a map uploaded before its photo is kept. Check ``depth_path`` of the
+        result to see whether the map was dropped. ``choices``: the other depth fields
+        (``depth_unit``, ``depth_source``, ``shown_name``).
+        """
+        old = set(self.old_maps)
+        if self.path is not None and path != self.path and self.depth_path is not None:
+            old.add(self.depth_path)
+        if depth_path in old and not chosen_now:
+            depth_path = None
+        session = Session(path, model, depth_path, depth_kind, old_maps=frozenset(old - {depth_path}), **choices)
+        if self.same_photo(session):
+            session.key, session.timings = self.key, self.timings  # its depth time still holds
+        return session
+
+    def same_photo(self, other: Session) -> bool:
+        """Whether ``other`` shows the same photo with the same depth source (nothing to redo)."""
+        return (self.path, self.model, self.depth_path, self.depth_kind, self.depth_unit, self.depth_source) == (
+            other.path, other.model, other.depth_path, other.depth_kind, other.depth_unit, other.depth_source
+        )  # fmt: skip
 
 
 def pick_point(session: Session, mode: str, xy: tuple[float, float]) -> Session:
@@ -140,6 +181,41 @@ def pick_point(session: Session, mode: str, xy: tuple[float, float]) -> Session:
 def browser_copy_needed(path: str) -> bool:
     """True when browsers cannot show the photo at ``path`` (by its extension): HEIC, HEIF, TIFF."""
     return Path(path).suffix.lower() not in BROWSER_FORMATS
+
+
+def with_strokes(
+    prepared: PreparedPhoto, strokes: tuple[Stroke, ...], focus_xy: tuple[float, float], full: bool = True
+) -> PreparedPhoto:
+    """``prepared`` with the brush ``strokes`` applied to its depth (``refocus.brush``).
+
+    Only the preview's disparity is edited unless ``full`` (full-resolution renders, the 1:1
+    view, the depth download), so a click re-edits a small map, not a 12 MP one. "keep-sharp"
+    strokes follow the focus at ``focus_xy`` (original pixels). An edited map has no metric depth.
+    """
+    if not strokes:
+        return prepared
+    scale, (h, w) = prepared.preview_scale, prepared.preview_disparity.shape
+    x, y = focus_xy
+    focus = focus_disparity_at(prepared.preview_disparity, min(x * scale, w - 1), min(y * scale, h - 1))
+    full_depth = prepared.full_depth
+    if full:
+        depth = prepared.depth
+        depth = dataclasses.replace(depth, disparity=apply_strokes(depth.disparity, strokes, focus), depth=None)
+        full_depth = OnDemand.ready(depth, depth.nbytes)
+    preview_disparity = apply_strokes(prepared.preview_disparity, strokes, focus)
+    return dataclasses.replace(prepared, full_depth=full_depth, preview_disparity=preview_disparity)
+
+
+def load_edit_mask(path: str) -> np.ndarray:
+    """A brush mask from an image file: float32 (H, W) in [0, 1], its alpha if it has one, else grey."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as image:
+            band = image.getchannel("A") if "A" in image.getbands() else image.convert("L")
+            return np.asarray(band, np.float32) / 255.0
+    except (OSError, ValueError) as e:
+        raise RefocusError(f"The edit mask could not be read as an image ({e}).") from None
 
 
 class RefocusApp:
@@ -172,6 +248,8 @@ class RefocusApp:
         self._cache_bytes = cache_bytes
         self._refocusers: dict[str, Refocuser] = {}
         self._refocusers_lock = threading.Lock()  # two first requests must not build two
+        self._cancelled: set[str] = set()  # clients whose full-resolution render should stop
+        self._cancel_lock = threading.Lock()
 
     def refocuser(self, model: str | None = None) -> Refocuser:
         model = model or self.default_model
@@ -191,6 +269,27 @@ class RefocusApp:
             self.model_error = str(e)
             log.warning("%s", e)
 
+    def model_problem(self, model: str | None = None) -> str | None:
+        """Why ``model`` cannot estimate depth now (loading it if needed), or None when it can."""
+        try:
+            self.refocuser(model).model
+        except RefocusError as e:
+            return str(e)
+        return None
+
+    def no_model_notice(self) -> str | None:
+        """One plain paragraph for the page when the launch model failed to load, else None."""
+        if not self.model_error:
+            return None
+        return (
+            "**No depth model is installed here, so refocus works on photos that come with depth:** a "
+            "phone photo that carries its own depth map (iPhone portrait HEIC, Google Camera portrait "
+            "JPEG), or any photo with its depth map uploaded beside it (PNG, TIFF or .npy). To refocus "
+            "any photo, download the model "
+            "(see the README, *Running offline with local weights*) and start the app with "
+            "`--depth-model` pointing at it."
+        )
+
     def model_label(self, model: str) -> str:
         """The model's name with its licence, as the UI shows it."""
         info = model_info(model)
@@ -200,6 +299,14 @@ class RefocusApp:
 
     def load(self, image_path: str) -> Photo:
         return load_photo(image_path, max_pixels=self.max_image_pixels)
+
+    def load_preview(self, image_path: str, with_depth_map: bool = False) -> Photo | DraftPhoto:
+        """The photo as the first preview needs it: a large JPEG decoded at preview size, the full
+        decode on demand (``load_draft_photo``); in full when a depth map of the user's comes with
+        it (its holes are filled guided by the full photo) and for other formats."""
+        if with_depth_map:
+            return self.load(image_path)
+        return load_draft_photo(image_path, PREVIEW_SIZE, max_pixels=self.max_image_pixels)
 
     @gpu_task
     def prepare(
@@ -219,15 +326,16 @@ class RefocusApp:
         ``depth_unit``), else as ``depth_source`` says (see ``Refocuser.prepare``); the result's
         ``depth_source`` says which, with how the user's map was read.
         """
-        photo = image if isinstance(image, Photo) else self.load(image)
+        photo = image if isinstance(image, (Photo, DraftPhoto)) else self.load(image)
         depth_map, note = None, ""
         if depth_map_path:
+            photo = photo.full.get() if isinstance(photo, DraftPhoto) else photo
             user = read_user_depth(depth_map_path, photo.pixels, depth_kind, depth_unit or None,
                                    max_pixels=self.max_image_pixels)  # fmt: skip
             depth_map, note = user.disparity, user.interpretation
         return self.refocuser(model).prepare(photo, depth_map, depth_source, timings, depth_note=note)
 
-    def prepared(self, session: Session, photo: Photo | None = None) -> PreparedPhoto:
+    def prepared(self, session: Session, photo: Photo | DraftPhoto | None = None) -> PreparedPhoto:
         """The session's prepared photo: from the cache, else prepared from its upload (sets ``key``).
 
         A click must not decode the photo again; only the first event, or one after the cache
@@ -254,11 +362,15 @@ class RefocusApp:
         """The focal plane through the session's three plane points, or None (point focus)."""
         if len(session.plane_points) != 3:
             return None
-        return fit_focus_plane(self.prepared(session).depth.disparity, session.plane_points)
+        return fit_focus_plane(self.edited(session, full=True).depth.disparity, session.plane_points)
+
+    def edited(self, session: Session, full: bool = False) -> PreparedPhoto:
+        """The session's prepared photo with its brush strokes applied (``with_strokes``)."""
+        return with_strokes(self.prepared(session), session.strokes, session.focus, full)
 
     def render_preview(self, session: Session, settings: LensSettings) -> tuple[PreparedPhoto, np.ndarray]:
         """The session's photo and its preview rendered at the session's focus (or plane) with ``settings``."""
-        prepared = self.prepared(session)
+        prepared = self.edited(session)
         preview = self.refocuser(session.model).render_preview(
             prepared, session.focus, settings, session.timings, focus_plane=self.focus_plane(session)
         )
@@ -278,14 +390,18 @@ class RefocusApp:
         focus_plane: FocusPlane | None = None,
         jpeg_quality: int = DEFAULT_JPEG_QUALITY,
         keep_gps: bool = False,
+        progress: Callable[[float], None] | None = None,
     ) -> Path:
         """Render at full resolution into a new file named ``name``; returns its path.
 
         ``name``'s suffix picks PNG or JPEG (``jpeg_quality``); the photo's colour profile and
         EXIF are kept, its GPS position only when ``keep_gps`` (``refocus.io.save_image``).
+        ``progress`` as ``Refocuser.render_full`` takes it (share done; it may raise to stop).
         """
         photo = image if isinstance(image, Photo) else self.load(image)
-        rendered = self.refocuser(model).render_full(photo, prepared, focus_xy, settings, timings, focus_plane)
+        rendered = self.refocuser(model).render_full(
+            photo, prepared, focus_xy, settings, timings, focus_plane=focus_plane, progress=progress
+        )
         return save_image(self.outputs.new_file(name), rendered, photo=photo, quality=jpeg_quality, keep_gps=keep_gps)
 
     @gpu_task
@@ -305,6 +421,59 @@ class RefocusApp:
         photo = image if isinstance(image, Photo) else self.load(image)
         path = self.outputs.new_file(name)
         return make_focus_pull(self.refocuser(model), photo, prepared, pull, settings, path, fps=fps, progress=progress)
+
+    def auto_focus(self, session: Session) -> tuple[float, float]:
+        """The subject's point in the session's photo (original pixels), from the preview's depth."""
+        prepared = self.prepared(session)
+        x, y = auto_focus_point(prepared.preview_disparity)
+        return x / prepared.preview_scale, y / prepared.preview_scale
+
+    def focus_band(self, session: Session, settings: LensSettings, preview: np.ndarray) -> np.ndarray:
+        """``preview`` (float32 sRGB, the preview's size) with the depth band that renders sharp tinted."""
+        prepared = self.edited(session)
+        lens = self.refocuser(session.model).preview_lens(prepared, session.focus, settings, self.focus_plane(session))
+        return focus_band_overlay(
+            preview, prepared.preview_disparity, lens.focus, lens.strength, focus_range=lens.focus_range
+        )
+
+    @gpu_task
+    def render_zoom(self, session: Session, settings: LensSettings, size: int = ZOOM_SIZE) -> np.ndarray:
+        """float32 sRGB: a ``size``-pixel square of the full-resolution render around the focus, 1:1."""
+        prepared = self.edited(session, full=True)
+        box = zoom_box(session.focus, (prepared.width, prepared.height), size)
+        plane = self.focus_plane(session)
+        focus = None if plane is None else plane.disparity_map(prepared.width, prepared.height)
+        return self.refocuser(session.model).render_crop(
+            self.load(session.path), prepared, session.focus, settings, box, focus=focus
+        )
+
+    def depth_legend(self, session: Session) -> np.ndarray:
+        """uint8 colour bar for the session's depth picture, in metres when the source is metric."""
+        depth = self.edited(session, full=True).depth
+        return depth_legend(depth.disparity, depth.depth)
+
+    def render_progress(self, client: str, report: Callable[[float], None]) -> Callable[[float], None]:
+        """A ``progress`` for ``render_full``: passes the share done to ``report``; stops on cancel.
+
+        ``client`` names the caller (a browser tab); once ``cancel_render(client)`` is called the
+        render stops at its next strip with a ``RefocusError``.
+        """
+        with self._cancel_lock:
+            self._cancelled.discard(client)
+
+        def progress(done: float) -> None:
+            with self._cancel_lock:
+                if client in self._cancelled:
+                    self._cancelled.discard(client)
+                    raise RefocusError("The full-resolution render was cancelled.")
+            report(done)
+
+        return progress
+
+    def cancel_render(self, client: str) -> None:
+        """Stop ``client``'s running full-resolution render (see ``render_progress``)."""
+        with self._cancel_lock:
+            self._cancelled.add(client)
 
     # -- status ------------------------------------------------------------------------------
 
@@ -335,28 +504,29 @@ class RefocusApp:
             },
         }
 
-    def depth_line(self, prepared: PreparedPhoto) -> str:
-        """Where the photo's depth came from, for the UI (Markdown)."""
-        source = prepared.depth_source
-        if source.startswith("model:"):
-            source = f"estimated by {self.model_label(source.removeprefix('model:'))}"
-        return f"**Depth** {source}"
+    def status_line(self, model: str | None = None, timings: Timings | None = None, source: str | None = None) -> str:
+        """The UI's status line (Markdown): the depth source in use, device, the session's ``timings``.
 
-    def status_line(self, model: str | None = None, timings: Timings | None = None) -> str:
-        """The UI's status line (Markdown): model, device, and the session's own ``timings``."""
+        ``source``: where the photo's depth came from (``PreparedPhoto.depth_source``); without
+        it the line names the model. The depth time shows only when a network ran.
+        """
         s = self.status(model)
-        parts = [f"**Model** {self.model_label(s['model'])}", f"**device** {s['device']}"]
-        if timings is not None and timings.depth_s is not None:
+        network = source is None or source.startswith("model:")
+        if source is None or network:
+            source = f"estimated by {self.model_label(s['model'])}"
+        parts = [f"**Depth** {source}", f"**device** {s['device']}"]
+        if timings is not None and timings.depth_s is not None and network:
             parts.append(f"depth {timings.depth_s:.2f} s")
         if timings is not None and timings.render_s is not None:
             parts.append(f"last render {timings.render_s * 1000:.0f} ms")
-        line = " · ".join(parts)
-        if s["model_error"]:
-            line += (
-                f"\n\n⚠️ {s['model_error']} You can still upload a depth map under *Depth*, or a phone "
-                "photo that carries its own depth (iPhone HEIC, Google portrait JPEG)."
-            )
-        return line
+        return " · ".join(parts)
+
+    def session_status(self, session: Session | None, model: str | None = None) -> str:
+        """``status_line`` for ``session`` (its depth source and timings), or the server's alone."""
+        if session is None:
+            return self.status_line(model)
+        prepared = self.refocuser(session.model).prepared_photo(session.key)
+        return self.status_line(session.model, session.timings, prepared.depth_source if prepared else None)
 
 
 # -- the process: command line, memory, launch ------------------------------------------------

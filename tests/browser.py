@@ -81,17 +81,18 @@ def save_photo(path: Path, image: np.ndarray, quality: int = 90) -> Path:
 
 
 def save_disparity(path: Path, disparity: np.ndarray) -> Path:
-    """Write a float (H, W) disparity map as a 16-bit PNG (bright = near), as users upload them."""
-    scaled = np.rint(disparity / disparity.max() * 65535).astype(np.uint16)
-    Image.fromarray(scaled).save(path)
-    return path
+    """Write a float (H, W) disparity map as refocus's own 16-bit depth download (bright = near),
+    which the depth-map input's "auto" kind reads back as relative disparity."""
+    from refocus.io import save_depth_png16
+
+    return save_depth_png16(path, disparity)
 
 
 def upload_depth_map(page, path: Path) -> None:
     """Upload ``path`` through the app's depth-map input (opening the Depth accordion if closed)."""
     field = page.locator("#depth-upload input[type=file]")
     if field.count() == 0:
-        page.get_by_text("Depth", exact=True).first.click()
+        page.get_by_text("Depth map", exact=True).first.click()
     field.first.set_input_files(str(path))
     page.wait_for_function(  # the file list shows the name's stem and suffix apart
         "(stem) => document.querySelector('#depth-upload')?.innerText.includes(stem)", arg=path.stem, timeout=TIMEOUT_MS
@@ -166,6 +167,7 @@ def image_point(page, selector: str, fx: float, fy: float) -> tuple[float, float
 
 def click_image(page, selector: str, fx: float, fy: float) -> None:
     """Click the picture in ``selector`` at fractions (fx, fy) of its width and height."""
+    page.locator(f"{selector} img").first.scroll_into_view_if_needed()  # mouse clicks need it on screen
     page.mouse.click(*image_point(page, selector, fx, fy))
 
 

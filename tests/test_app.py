@@ -123,9 +123,64 @@ def test_clicks_on_the_photo_and_on_the_smaller_preview_focus_the_same_photo_pix
     path = tmp_path / "wide.png"
     Image.fromarray(textured_scene(1600, 800)[0]).save(path)  # the preview is 1024 x 512: scale 0.64
     session = Session(str(path), refocus_app.default_model)
-    controls = ("focus", 2.8, "disc", 0.0, 0.9, 0.0, 0.0)  # click mode, then the lens controls
+    refocus_app.prepared(session)  # as the upload did
+    controls = ("focus", 2.8, "disc", 0.0, 0.9, 0.0, 0.0, False)  # click mode, the lens controls, tint
 
-    on_photo = on_click(session, *controls, gr.SelectData(blocks["photo"], {"index": [800, 400], "value": None}))
-    on_preview = on_click(session, *controls, gr.SelectData(blocks["result"], {"index": [512, 256], "value": None}))
-    assert on_photo[0].focus == on_preview[0].focus == (800.0, 400.0)
+    def click(target, index, page_click=None):
+        return on_click(session, *controls, page_click, gr.SelectData(blocks[target], {"index": index, "value": None}))
+
+    on_photo = click("photo", [800, 400])
+    on_preview = click("result", [512, 256])
+    # The page's own record of the latest click (fractions of the picture) wins over Gradio's.
+    on_page = click("result", [0, 0], {"fx": 0.5, "fy": 0.5, "seq": 3})
+    assert on_photo[0].focus == on_preview[0].focus == on_page[0].focus == (800.0, 400.0)
+    assert on_page[-1] == {"fx": 0.5, "fy": 0.5, "seq": 3}  # the marker answers click 3
     assert on_preview[0].timings is session.timings  # the session keeps one record of its timings
+
+
+def test_an_edit_mask_keeps_the_painted_half_sharp_through_the_api(client, scene_files, tmp_path):
+    photo, depth_map = scene_files
+    original = np.asarray(Image.open(photo))
+    mask = np.zeros((120, 160), np.uint8)
+    mask[:, :60] = 255  # the near card, out of focus when the far wall (x = 120) is focused
+    Image.fromarray(mask).save(tmp_path / "mask.png")
+    depth = handle_file(str(depth_map))
+    plain, _ = refocus_call(client, photo, x=120, y=60, f_number=1.4, depth_map=depth)
+    edited, _ = refocus_call(
+        client, photo, x=120, y=60, f_number=1.4, depth_map=depth, edit_mask=handle_file(str(tmp_path / "mask.png"))
+    )
+    card = slice(0, 50)
+    assert sharpness(np.asarray(Image.open(plain).convert("RGB"))[:, card]) < 0.5 * sharpness(original[:, card])
+    assert sharpness(np.asarray(Image.open(edited).convert("RGB"))[:, card]) > 0.8 * sharpness(original[:, card])
+    with pytest.raises(Exception, match="brush mode"):
+        refocus_call(client, photo, x=1, y=1, edit_mask=handle_file(str(tmp_path / "mask.png")), edit_mode="smudge")
+
+
+def test_brush_strokes_edit_the_depth_survive_focus_changes_and_undo(tiny_model_dir, tmp_path):
+    import app as app_module
+    from refocus.server import Session
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu")
+    demo = app_module.build_demo(refocus_app)
+    fns = {fn.name: fn.fn for fn in demo.fns.values()}
+    image, disparity = textured_scene(320, 240)
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    np.save(tmp_path / "depth.npy", disparity)
+    session = Session(str(tmp_path / "photo.png"), refocus_app.default_model, str(tmp_path / "depth.npy"))
+    refocus_app.prepared(session)
+    session.focus = (280.0, 120.0)  # the far wall
+    layer = np.zeros((240, 320, 4), np.uint8)
+    layer[:, :150, 3] = 255  # painted over the near card
+    lens = (1.4, "disc", 0.0, 0.9, 0.0, 0.0, False)  # the lens controls, then "tint what is in focus"
+
+    outputs = fns["on_stroke"](session, {"background": None, "layers": [layer]}, "keep-sharp", 1.0, 0.0, *lens)
+    edited_session, preview = outputs[0], outputs[1]
+    assert len(edited_session.strokes) == 1
+    assert sharpness(preview[:, :140]) > 0.8 * sharpness(image[:, :140])  # kept sharp, focus elsewhere
+    depth16 = np.asarray(Image.open(outputs[6]))
+    assert np.ptp(depth16[:, :140]) < 0.05 * 65535  # the download holds the edited (flattened) depth
+
+    refocused = fns["on_controls"](edited_session, *lens)  # another change
+    assert sharpness(refocused[1][:, :140]) > 0.8 * sharpness(image[:, :140])
+    undone = fns["on_strokes"](edited_session, "all but last", *lens)
+    assert undone[0].strokes == () and sharpness(undone[1][:, :140]) < 0.5 * sharpness(image[:, :140])

@@ -2,6 +2,7 @@
 
 import json
 
+import gradio as gr
 import numpy as np
 import pytest
 from gradio_client import handle_file
@@ -110,13 +111,15 @@ def test_switching_the_maps_kind_keeps_the_focus_and_a_phone_aperture_sets_the_s
     lens = (2.8, "disc", 0.0, 0.9, 0.0, 0.0)
     depth = [str(tmp_path / "d.npy"), "disparity", "mm", "auto"]
     model = str(tiny_model_dir)
-    first = fns["on_photo"](None, str(tmp_path / "p.jpg"), model, *depth, *lens)
-    session, f_number = first[0], first[7]
+    upload = gr.EventData(None, {})  # an event from the photo box, not from the depth-map upload
+    first = fns["on_photo"](None, str(tmp_path / "p.jpg"), model, *depth, *lens, False, upload)
+    session, f_number = first[0], first[12]
     assert f_number == 4.5  # where the phone's portrait mode was
     session = pick_point(session, "focus", (40.0, 60.0))
-    switched = fns["on_photo"](session, str(tmp_path / "p.jpg"), model, depth[0], "depth", "mm", "auto", *lens)
+    switched = fns["on_photo"](session, str(tmp_path / "p.jpg"), model, depth[0], "depth", "mm", "auto", *lens,
+                               False, upload)  # fmt: skip
     assert switched[0].focus == (40.0, 60.0) and switched[0].depth_kind == "depth"
-    assert "relative depth (bright = far)" in switched[6]  # the status line shows how the map is read
+    assert "relative depth (bright = far)" in switched[4]  # the status line shows how the map is read
 
 
 def test_preset_download_and_upload_round_trip_the_controls(tiny_model_dir):

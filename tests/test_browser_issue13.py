@@ -1,7 +1,6 @@
 """Issue 13 in a real browser: every click counts, Enter applies, nothing per-photo goes stale.
 
-Written against today's element ids and labels. The tests marked xfail show problems that are
-not fixed yet (strict: a fix makes them pass, and then the mark must go).
+Each test failed before its fix (they were strict-xfail tests until the fix landed).
 """
 
 from pathlib import Path
@@ -11,7 +10,6 @@ import numpy as np
 import pytest
 
 from browser import (
-    block,
     click_image,
     fetch_image,
     image_point,
@@ -30,8 +28,8 @@ from browser import (
 from conftest import textured_scene
 
 APERTURE = "Aperture (f-number): smaller = more blur"
-FULL_FILE = "Refocused photo (full-resolution PNG)"
-DEPTH_VIEW = "Depth (bright = near)"
+FULL_FILE = "#full-file"
+DEPTH_VIEW = "#depth-view"
 # Two points of the 12 MP scene at different depths: the top and the bottom of a receding floor.
 UPPER, LOWER = (0.75, 0.3), (0.75, 0.75)
 
@@ -59,7 +57,7 @@ def big_app(browser, tiny_model_dir, tmp_path_factory):
     refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu", max_image_pixels=13_000_000)
     photo, depth = big_scene(tmp_path_factory.mktemp("big"))
     with launch_app(refocus_app) as url, open_app(browser, url) as page:
-        set_number(page, APERTURE, 1.4, key="Tab")  # Tab: today only leaving the box applies it
+        set_number(page, APERTURE, 1.4)
         upload_depth_map(page, depth)
         upload_photo(page, photo)
         wait_until_settled(page, quiet_s=1.0)
@@ -68,7 +66,7 @@ def big_app(browser, tiny_model_dir, tmp_path_factory):
 
 def depth_view(page) -> np.ndarray:
     """The picture the Depth tab shows."""
-    return fetch_image(page, block(page, DEPTH_VIEW).locator("img").first.get_attribute("src"))
+    return fetch_image(page, page.locator(f"{DEPTH_VIEW} img").first.get_attribute("src"))
 
 
 def focused_on(page, first, second) -> bool:
@@ -77,7 +75,6 @@ def focused_on(page, first, second) -> bool:
     return sharpness_at(preview, *second) > sharpness_at(preview, *first)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.1: a click during a render is dropped (trigger_mode 'once')")
 def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_app):
     page = big_app
     for first, second in [(UPPER, LOWER), (LOWER, UPPER)]:  # both ways: no side wins by luck
@@ -89,7 +86,6 @@ def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_
         assert focused_on(page, first, second), f"the second click at {second} was lost"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.1: the marker moves only when the render returns")
 def test_the_marker_moves_at_once_before_the_render_returns(big_app):
     page = big_app
     point = image_point(page, "#photo", 0.4, 0.5)
@@ -103,7 +99,6 @@ def test_the_marker_moves_at_once_before_the_render_returns(big_app):
     wait_until_settled(page, quiet_s=1.0)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.6: Enter in the f-number box does nothing until it loses focus")
 def test_enter_applies_a_typed_f_number(browser, server, tmp_path):
     image, _ = textured_scene(320, 240)
     with open_app(browser, server[1]) as page:
@@ -112,7 +107,6 @@ def test_enter_applies_a_typed_f_number(browser, server, tmp_path):
         wait_for_new_src(page, "#result", first, timeout_ms=10_000)
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.2: a new photo of the same size silently keeps the previous depth map")
 def test_a_new_photo_shows_its_own_depth_not_the_previous_photos_map(browser, server, tmp_path):
     image, disparity = textured_scene(320, 240)
     with open_app(browser, server[1]) as page:
@@ -129,13 +123,12 @@ def test_a_new_photo_shows_its_own_depth_not_the_previous_photos_map(browser, se
         assert not np.array_equal(new_view, old_view), "the Depth tab still shows the first photo's map"
 
 
-@pytest.mark.xfail(strict=True, reason="issue 13.3: the full-resolution download goes stale after a change")
 def test_the_full_resolution_download_never_offers_a_stale_render(browser, server, tmp_path):
     image, _ = textured_scene(320, 240)
     with open_app(browser, server[1]) as page:
         upload_photo(page, save_photo(tmp_path / "photo.png", image))
         page.get_by_role("button", name="Render full resolution").click()
-        offered = block(page, FULL_FILE).locator("a[download], a[href*='refocused']").first
+        offered = page.locator(FULL_FILE).locator("a[download], a[href*='refocused']").first
         offered.wait_for(timeout=60_000)
         old_link = offered.get_attribute("href")
 
@@ -143,7 +136,18 @@ def test_the_full_resolution_download_never_offers_a_stale_render(browser, serve
         set_number(page, APERTURE, 8.0, key="Tab")
         wait_for_new_src(page, "#result", before)
         wait_until_settled(page, quiet_s=1.0)
-        links = block(page, FULL_FILE).locator("a[href]")
+        links = page.locator(FULL_FILE).locator("a[href]")
         stale = [links.nth(i).get_attribute("href") for i in range(links.count())]
-        outdated = block(page, FULL_FILE).get_by_text("outdated").count() > 0
+        outdated = page.locator(FULL_FILE).get_by_text("outdated").count() > 0
         assert old_link not in stale or outdated, "the download still offers the render made at f/2.8"
+
+
+def test_a_full_resolution_render_shows_its_progress_and_can_be_cancelled(big_app):
+    page = big_app
+    page.get_by_role("button", name="Render full resolution").click()
+    page.get_by_text("Rendering 4000 x 3000:").first.wait_for(timeout=60_000)  # a share done, not a fixed 10 %
+    page.locator("#cancel").click()
+    page.wait_for_timeout(3000)
+    assert page.locator(f"{FULL_FILE} a[href]").count() == 0, "the cancelled render still delivered a file"
+    assert page.get_by_text("Rendering 4000 x 3000").count() == 0, "the progress bar stayed"
+    wait_until_settled(page, quiet_s=1.0)  # one strip at most finishes in the background

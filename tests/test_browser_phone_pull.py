@@ -21,25 +21,26 @@ from test_animate import sharp_left
 
 
 def test_a_heic_upload_is_shown_and_clicking_it_refocuses(browser, server, tmp_path):
-    image, _ = textured_scene(320, 240)
+    image, disparity = textured_scene(320, 240)
     Image.fromarray(image).save(tmp_path / "phone.heic", format="HEIF", quality=90)
+    Image.fromarray((disparity * 255).astype(np.uint8)).save(tmp_path / "map.png")  # 8-bit: relative disparity
     with open_app(browser, server[1]) as page:
+        upload_depth_map(page, tmp_path / "map.png")  # auto focus takes the near half
         first = upload_photo(page, tmp_path / "phone.heic")
         # browsers cannot show HEIC: the photo component shows a full-size JPEG copy instead
         page.wait_for_function("() => document.querySelector('#photo img')?.naturalWidth === 320", timeout=60_000)
         assert image_src(page, "#photo").endswith("phone-shown.jpg")
         wait_until_settled(page, quiet_s=1.0)
-        click_image(page, "#photo", 0.1, 0.1)
+        click_image(page, "#photo", 0.9, 0.1)  # the far half
         wait_for_new_src(page, "#result", first)
         assert error_toasts(page) == 0
         # a depth option changed while the box shows the copy: the HEIC itself is asked for its depth
-        page.get_by_text("Depth", exact=True).first.click()
         page.locator("#depth-source").get_by_text("The photo's own (iPhone, Google)").click()
         page.get_by_text("carries no depth map of its own").first.wait_for(timeout=30_000)
         # the session keeps the HEIC itself: its copy coming back to the server started nothing new
         depth_link = block(page, "Depth map (16-bit PNG)").locator("a[href]").first.get_attribute("href")
         assert depth_link.endswith("/phone-depth16.png")
-        assert page.get_by_text("estimated by").count() == 1  # the status line says where the depth came from
+        assert page.get_by_text("uploaded depth map").count() == 1  # the status line says where the depth came from
 
 
 def test_a_focus_pull_picked_by_clicks_plays_in_the_page(browser, server, tmp_path):

@@ -433,7 +433,7 @@ def raw_refocus(url: str, image: dict, *numbers) -> str:
     """
     numbers = [*numbers, 1, 1, 2.8][:3] if numbers else [1, 1, 2.8]
     # A raw call sends every argument (gradio_client fills in the defaults; a raw caller must).
-    rest = ["disc", 0.0, 0.9, 0.0, None, "disparity", "", "auto", 0.0, "", "png", 92, False, None]
+    rest = ["disc", 0.0, 0.9, 0.0, None, "disparity", "", "auto", 0.0, "", "png", 92, False, None, None, "keep-sharp"]
     body = json.dumps({"data": [image, *numbers, *rest]}).encode()
     request = urllib.request.Request(f"{url}/gradio_api/call/refocus", body, {"Content-Type": "application/json"})
     with urllib.request.urlopen(request, timeout=30) as response:

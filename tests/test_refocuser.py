@@ -63,3 +63,42 @@ def test_a_users_depth_map_needs_no_model():
     prepared = refocuser.prepare(photo, disparity)
     out = refocuser.render_full(photo, prepared, (120, 60), LensSettings(f_number=1.4))
     assert out.shape == image.shape and sharpness(out[:, 90:]) > 2 * sharpness(out[:, :70])
+
+
+@pytest.fixture(scope="module")
+def card_at_f14():
+    """The textured scene prepared at 480 x 320 and rendered whole at f/1.4, focused on the card.
+
+    Returns (refocuser, photo, prepared, settings, whole render).
+    """
+    image, disparity = textured_scene(480, 320)
+    refocuser = Refocuser(load_model=lambda spec, device: CountingModel(disparity))
+    photo = Photo(image.astype(np.float32) / 255)
+    prepared = refocuser.prepare(photo)
+    settings = LensSettings(f_number=1.4)
+    return refocuser, photo, prepared, settings, refocuser.render_full(photo, prepared, (100, 160), settings)
+
+
+def test_a_crop_rendered_alone_matches_the_full_render_there(card_at_f14):
+    refocuser, photo, prepared, settings, full = card_at_f14
+    box = (180, 100, 300, 220)  # across the card's edge, where light from outside the box matters
+    crop = refocuser.render_crop(photo, prepared, (100, 160), settings, box)
+    assert crop.shape == (120, 120, 3)
+    # Rendered without its margin the box differs by up to 0.04 at its edges; with the crop's own
+    # size deciding the blur strength, by 0.016 on average.
+    difference = np.abs(crop - full[100:220, 180:300])
+    assert difference.max() < 0.005 and difference.mean() < 0.001
+
+
+def test_a_full_render_with_progress_reports_each_strip_matches_the_whole_and_can_stop(card_at_f14):
+    refocuser, photo, prepared, settings, whole = card_at_f14
+    reports = []
+    strips = refocuser.render_full(photo, prepared, (100, 160), settings, progress=reports.append)
+    assert reports == pytest.approx([(i + 1) / len(reports) for i in range(len(reports))]) and len(reports) > 2
+    assert np.abs(strips - whole).max() < 0.01 and np.abs(strips - whole).mean() < 0.001  # no margin: 0.04
+
+    def cancel(done):
+        raise RefocusError("Render cancelled.")
+
+    with pytest.raises(RefocusError, match="cancelled"):
+        refocuser.render_full(photo, prepared, (100, 160), settings, progress=cancel)
