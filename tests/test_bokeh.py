@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from refocus.render import APERTURES, Aperture, TorchOps, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
+from refocus.render import APERTURES, Aperture, NumpyOps, TorchOps, aperture_kernel, linear_to_srgb, render_bokeh, srgb_to_linear
 from refocus.errors import RefocusError
 
 
@@ -230,6 +230,63 @@ def test_a_low_resolution_depth_edge_leaves_no_sharp_line_in_the_blur(backend, p
         return float(np.abs(np.diff(profile, 2))[60:100].max())
 
     assert spike(ramp) < 2.0 * spike(step)  # was 17x: a dark line at the ramp's in-focus pixels
+
+
+def high_frequency(srgb: np.ndarray) -> np.ndarray:
+    """(H, W) absolute Laplacian of the sRGB luminance: what a sharp edge adds to a render."""
+    luma = np.ascontiguousarray(srgb @ np.float32([0.2126, 0.7152, 0.0722]))
+    return np.abs(cv2.Laplacian(luma, cv2.CV_32F))
+
+
+@pytest.mark.parametrize("backend", [None, TorchOps("cpu")], ids=["numpy", "torch"])
+def test_small_far_islands_in_a_blurred_surface_leave_no_sharp_fragments(backend):
+    """A hole-filled depth map (KITTI's LiDAR covers 18 % of the frame) leaves small islands a
+    little farther than the surface around them. Blurred by 16-17 px, two surfaces under 1 px
+    of blur apart are one surface for a lens: the islands must not show as sharp fragments
+    (they showed as light squares: the bright far sky's fill seen through the nearer layer's
+    holes). High-frequency energy at the islands is that of the same scene without them."""
+    n = 160
+    rng = np.random.default_rng(0)
+    texture = cv2.GaussianBlur(rng.random((n, n, 3)).astype(np.float32), (0, 0), 1.0)
+    img = 0.1 + 0.3 * (texture - texture.min()) / (texture.max() - texture.min())
+    img[:n // 4] = 0.9  # a bright sky far behind the textured surface
+    plain = np.full((n, n), 0.30, np.float32)
+    plain[:n // 4] = 0.08
+    islands = np.zeros((n, n), bool)
+    for y in range(n // 4 + 30, n - 20, 17):
+        for x in range(20, n - 20, 17):
+            size = 2 + (x + y) % 5  # 2 to 6 px
+            islands[y:y + size, x:x + size] = True
+    disparity = np.where(islands, np.float32(0.27), plain)
+    at = cv2.dilate(islands.astype(np.uint8), np.ones((3, 3), np.uint8)).astype(bool)
+    inside = np.zeros((n, n), bool)
+    inside[60:-25, 15:-15] = True  # the surface, away from the sky's edge and the frame's
+
+    def render(d: np.ndarray) -> np.ndarray:
+        return high_frequency(render_bokeh(img.astype(np.float32), d, 0.9, 27.0, backend=backend))
+
+    with_islands, without = render(disparity), render(plain)
+    assert with_islands[at & inside].mean() < 1.5 * with_islands[~at & inside].mean()  # was 12x
+    assert with_islands[at & inside].mean() < 1.5 * without[at & inside].mean()
+
+
+@pytest.mark.parametrize("backend", [NumpyOps(), TorchOps("cpu")], ids=["numpy", "torch"])
+def test_only_small_far_islands_within_the_radius_tolerance_are_absorbed(backend):
+    """The islands' surroundings take them in; a real depth hole (sky through leaves, blur
+    several px larger), a large far region and a slanted surface keep their CoC (but for the
+    surface's last ISLAND_RADIUS px before the frame's edge, flattened within the tolerance)."""
+    from refocus.render.layers import ISLAND_RADIUS, absorb_far_islands
+
+    h, w = 40, 120
+    coc = np.tile(np.linspace(2.0, 30.0, w, dtype=np.float32), (h, 1))  # a slanted floor
+    coc[:, :60] = 10.0
+    coc[5:9, 5:9] = 10.8  # island: absorbed
+    coc[20:24, 5:9] = 17.0  # real hole: kept
+    coc[5:35, 30:55] = 10.8  # large far region: kept
+    out = backend.to_host(absorb_far_islands(backend, backend.from_input(coc)))
+    expected = coc.copy()
+    expected[5:9, 5:9] = 10.0
+    np.testing.assert_allclose(out[:, :w - ISLAND_RADIUS], expected[:, :w - ISLAND_RADIUS])
 
 
 @pytest.mark.parametrize("as_array", [np.asarray, torch.from_numpy], ids=["numpy", "torch"])

@@ -9,8 +9,9 @@ The algorithm, one module per step, in the order ``render_bokeh`` (``entry.py``)
 3. ``depth_edges``: give each pixel at a depth discontinuity the disparity of one side, by its
    colour (a real map ramps across its edges; the ramp's pixels are not surfaces); then
    ``layers``: the signed circle of confusion ``c = strength * (focus - D)`` (``c > 0`` behind
-   the focal plane), quantised into depth layers, 1 px wide for small blurs, ~20 % wide for
-   large ones, each with its crop box;
+   the focal plane), small far islands given the CoC of the surface around them (a hole in a
+   nearer layer would show what lies behind the island), quantised into depth layers, 1 px
+   wide for small blurs, ~20 % wide for large ones, each with its crop box;
 4. ``blur``: blur each layer's premultiplied colour and alpha with the aperture kernel of its
    own radius, at 1/s resolution for large radii (lights above white at full resolution);
 5. ``occlusion``: extend each blurred layer behind nearer occluders, and fill what it hides in

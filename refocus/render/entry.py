@@ -12,7 +12,7 @@ from refocus.render.checks import QUALITIES, as_array, check_arrays, check_map, 
 from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clipped_highlights, srgb_to_linear
 from refocus.render.composite import composite_layers
 from refocus.render.depth_edges import snap_depth_edges
-from refocus.render.layers import signed_coc
+from refocus.render.layers import absorb_far_islands, signed_coc
 
 
 def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: float, *,
@@ -90,7 +90,7 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
     with torch.no_grad():
         srgb = img.clip(0.0, 1.0)
         disp = snap_depth_edges(disp, srgb, strength)
-        coc = signed_coc(ops, disp, focus, strength, focus_range, focus_falloff)
+        coc = absorb_far_islands(ops, signed_coc(ops, disp, focus, strength, focus_range, focus_falloff))
         linear = recover_clipped_highlights(srgb_to_linear(srgb), srgb, clipped_gain)
         if highlight_boost > 0.0:
             linear = boost_highlights(linear, srgb, coc, highlight_boost, highlight_threshold)

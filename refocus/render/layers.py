@@ -1,8 +1,9 @@
 """Step 3 of the renderer: the circle of confusion of every pixel and its depth layers.
 
-The signed CoC ``c`` (pixels, > 0 behind the focal plane) is quantised into layers, 1 px wide
-for small blurs and ~20 % wide for large ones; each layer is described by its blur radius and
-the crop box that holds its pixels and everything its blur and fill can reach.
+The signed CoC ``c`` (pixels, > 0 behind the focal plane), with small far islands given the CoC
+of the surface around them, is quantised into layers, 1 px wide for small blurs and ~20 % wide
+for large ones; each layer is described by its blur radius and the crop box that holds its
+pixels and everything its blur and fill can reach.
 """
 
 from __future__ import annotations
@@ -45,6 +46,44 @@ def signed_coc(ops: Ops, disparity: Array, focus_disparity: float | Array, stren
     # strength 0 times a difference that overflowed float32 to inf is NaN; no strength, no blur.
     r = ops.nan_to_num(r)
     return ops.sign(d) * r.clip(None, float(max(disparity.shape)))
+
+
+# Half-width in px of the window in which a farther patch counts as an island: islands up to
+# 2 ISLAND_RADIUS + 1 = 11 px across are absorbed. A hole-filled depth map (KITTI's LiDAR
+# covers 18 % of the frame) leaves islands of a few to about 10 px.
+ISLAND_RADIUS = 5
+# An island is absorbed when its blur radius exceeds its surroundings' by less than this
+# fraction of theirs: the radius error that the default quality's ~12 % wide layers accept for
+# large blurs anyway (a layer's pixels share its mean radius). Relative, not in pixels: at small
+# blurs a pixel more is visible (0.5 px is sharp, 1.5 px is not), and there a small island
+# covers enough of its kernel to be extended behind its nearer layer, so it leaves no fragment.
+ISLAND_TOLERANCE = 0.12
+
+
+def absorb_far_islands(ops: Ops, coc: Array) -> Array:
+    """Give a small patch that is a little farther than the surface around it (its blur larger
+    by under ``ISLAND_TOLERANCE`` of the surface's) the CoC of that surface, (H, W) -> (H, W).
+
+    Why: a depth layer is composited *over* the ones behind it, and a small far island is a
+    hole in its nearer layer. Blurred, the island's own layer covers only a few percent of its
+    kernel, too little to be extended behind the nearer layer (``extend_behind_occluders``
+    extends a layer fully only where it covers a quarter of the kernel), so the nearer layer's
+    small transparency at the hole shows what lies behind the island instead of the island:
+    the fill of the farther layers (a bright sky behind trees), cut to the island's sharp
+    outline by the fill's mask. A real lens blurs two surfaces whose blur radii differ by
+    so little as one surface. Rendering the island with its surroundings' blur changes its
+    blur by no more than the layers' own quantisation does (invisible) and leaves no layer
+    boundary around it.
+
+    The surface around is the grey opening of the CoC (window minimum, then maximum, over
+    (2 ISLAND_RADIUS + 1)^2): it removes farther patches that do not hold the window and
+    keeps edges, ramps and larger regions where they are. Farther is a larger signed CoC on
+    either side of the focal plane. Pixels that the opening lowers by more than the tolerance
+    (a real depth hole, e.g. sky through leaves) keep their CoC.
+    """
+    r = ISLAND_RADIUS
+    surround = ops.window_max(-ops.window_max(-coc, r), r)
+    return ops.where(coc - surround < ISLAND_TOLERANCE * abs(surround), surround, coc)
 
 
 def layer_edges(cmin: float, cmax: float, relative_width: float) -> np.ndarray:
