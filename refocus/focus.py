@@ -167,24 +167,27 @@ class FocusPlane:
         return (self.a * xs[None, :] + self.b * ys[:, None] + self.c).astype(np.float32)
 
 
-def fit_focus_plane(disparity: np.ndarray, points) -> FocusPlane:
+def fit_focus_plane(disparity: np.ndarray, points, scale: float = 1.0) -> FocusPlane:
     """The plane in (x, y, disparity) space through three points the user wants sharp.
 
     Args:
-        disparity: float32 (H, W), larger = nearer.
+        disparity: float32 (H, W), larger = nearer, ``scale`` times the size of the image the
+            points are in (a preview's map: a click need not wait for full-resolution depth).
         points: three (x, y) pixels; each one's disparity is read robustly (``focus_disparity_at``).
+        scale: the map's size relative to the points' image, <= 1.
 
     Returns:
-        The ``FocusPlane`` through them.
+        The ``FocusPlane`` through them, in the points' pixels.
     """
     points = [tuple(map(float, p)) for p in points]
     if len(points) != 3:
         raise RefocusError(f"A focus plane needs exactly three points, got {len(points)}.")
-    values = [focus_disparity_at(disparity, x, y) for x, y in points]
+    h, w = disparity.shape
+    values = [focus_disparity_at(disparity, min(x * scale, w - 1), min(y * scale, h - 1)) for x, y in points]
     (x1, y1), (x2, y2), (x3, y3) = points
     # Twice the triangle's area: near zero, the points lie on a line and fix no plane.
     cross = (x2 - x1) * (y3 - y1) - (x3 - x1) * (y2 - y1)
-    if abs(cross) < 0.01 * min(disparity.shape) ** 2:
+    if abs(cross) < 0.01 * (min(disparity.shape) / scale) ** 2:
         raise RefocusError("The three focus-plane points lie (nearly) on one line; spread them out.")
     a, b, c = np.linalg.solve(np.array([[x, y, 1.0] for x, y in points]), np.array(values))
     return FocusPlane(float(a), float(b), float(c))

@@ -359,10 +359,15 @@ class RefocusApp:
         return save_image(path, photo.pixels, photo=photo, quality=BROWSER_COPY_QUALITY)
 
     def focus_plane(self, session: Session) -> FocusPlane | None:
-        """The focal plane through the session's three plane points, or None (point focus)."""
+        """The focal plane through the session's three plane points, or None (point focus).
+
+        Fitted on the preview's depth, as a click's focus value is (``Refocuser.focus_value``): a
+        click or slider move never waits for full-resolution depth.
+        """
         if len(session.plane_points) != 3:
             return None
-        return fit_focus_plane(self.edited(session, full=True).depth.disparity, session.plane_points)
+        prepared = self.edited(session)
+        return fit_focus_plane(prepared.preview_disparity, session.plane_points, prepared.preview_scale)
 
     def edited(self, session: Session, full: bool = False) -> PreparedPhoto:
         """The session's prepared photo with its brush strokes applied (``with_strokes``)."""
