@@ -534,3 +534,10 @@ def test_layers_composited_at_reduced_resolution_match_the_full_resolution_rende
     exact = render_bokeh(img, disparity, 0.5, 40.0, quality="high")
     assert np.abs(fast - exact).mean() < 0.006
     assert np.abs(fast - exact).max() < 0.08
+
+
+def test_a_cats_eye_on_a_strip_thinner_than_its_downsampling_renders():
+    """The padding of a reduced-resolution crop can lie past the frame (a 1-px-high strip blurred
+    at 1/3): it takes the frame edge's cat's-eye kernel (found by hypothesis: it returned None)."""
+    out = render_bokeh(np.full((1, 7, 3), 0.5, np.float32), np.zeros((1, 7), np.float32), 1.0, 7.0, shape="cats_eye")
+    assert out.shape == (1, 7, 3) and np.isfinite(out).all()

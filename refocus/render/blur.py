@@ -62,9 +62,11 @@ def blur(ops: Ops, x: Array, batch: list[Layer], origins: list[tuple[int, int]],
         return ops.convolve(x, [aperture_kernel(round(ly.radius / s, 2), aperture) for ly in batch], exact)
     fw, fh = frame_size
     h, w = x.shape[1:3]
-    # frame position of each output pixel, -1..1 from the centre, and its grid weights
+    # frame position of each output pixel, -1..1 from the centre, and its grid weights; the
+    # padding of a reduced-resolution crop can reach past the frame: it takes the edge's kernel
     px = np.stack([((x0 + (np.arange(w, dtype=np.float32) + 0.5) * s) / fw) * 2 - 1 for x0, _ in origins])
     py = np.stack([((y0 + (np.arange(h, dtype=np.float32) + 0.5) * s) / fh) * 2 - 1 for _, y0 in origins])
+    px, py = px.clip(-1.0, 1.0), py.clip(-1.0, 1.0)
     grid = np.array([-1.0, 0.0, 1.0], np.float32)
     wx = np.clip(1 - np.abs(px[None] - grid[:, None, None]), 0, None)  # (3, N, w)
     wy = np.clip(1 - np.abs(py[None] - grid[:, None, None]), 0, None)  # (3, N, h)
