@@ -58,7 +58,8 @@ def test_a_focus_pull_picked_by_clicks_plays_in_the_page(browser, server, tmp_pa
         frames = block(page, "Frames").locator("input[type=number]").first
         frames.fill("4")
         frames.press("Enter")  # applies the typed value (the page's script), as leaving the box does
-        page.wait_for_timeout(500)  # the slider's new value reaches the server before the button's event
+        range_input = block(page, "Frames").locator("input[type=range]").first
+        page.wait_for_function("(el) => el.value === '4'", arg=range_input.element_handle(), timeout=10_000)
         page.locator("#pull-button").click()
         video = page.locator("#pull-video video").first
         video.wait_for(timeout=60_000)
