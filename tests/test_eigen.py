@@ -82,6 +82,29 @@ def test_save_load_round_trip_is_identical(tmp_path):
     assert loaded.stage == "fine" and loaded.coarse.fc[1].out_features == TINY["fc_dim"]
 
 
+def test_hub_weights_are_downloaded_with_the_callers_options(tmp_path, monkeypatch):
+    import huggingface_hub.hub_mixin
+
+    from refocus.depth import eigen
+
+    net = tiny_net("coarse", seed=4)
+    net.save_pretrained(tmp_path)
+    calls = []
+
+    def fake_download(repo_id, filename, **options):  # the hub, served from tmp_path
+        calls.append((repo_id, filename, options))
+        return str(tmp_path / filename)
+
+    monkeypatch.setattr(huggingface_hub.hub_mixin, "hf_hub_download", fake_download)
+    monkeypatch.setattr(eigen, "hf_hub_download", fake_download)
+    loaded = EigenDepthNet.from_pretrained("someone/eigen", revision="v1", token="t", local_files_only=True)
+    weights = [options for repo, name, options in calls if name == "model.safetensors"]
+    assert weights == [dict(revision="v1", cache_dir=None, force_download=False, local_files_only=True, token="t")]
+    x = torch.rand(1, 3, 228, 304)
+    with torch.no_grad():
+        assert torch.equal(net(x), loaded(x))
+
+
 def test_is_eigen_config_rejects_other_configs():
     assert not is_eigen_config({"model_type": "depth_anything"})
     assert not is_eigen_config({})

@@ -34,6 +34,9 @@ OUTPUT_SIZE = (55, 74)  # network output, (H, W): 55 * 74 = 4070 values from the
 HALF_SIZE = (240, 320)  # NYU frames are halved to this, then centre-cropped to INPUT_SIZE
 CROP_OFFSET = ((HALF_SIZE[0] - INPUT_SIZE[0]) // 2, (HALF_SIZE[1] - INPUT_SIZE[1]) // 2)
 PAPER_COARSE_CHANNELS = (96, 256, 384, 384, 256)
+# What ``ModelHubMixin.from_pretrained`` passes to ``_from_pretrained`` for the download, with the
+# same names as ``hf_hub_download``'s keywords.
+HUB_DOWNLOAD_OPTIONS = ("revision", "cache_dir", "force_download", "local_files_only", "token")
 _LOG_DEPTH_RANGE = (-5.0, 10.0)  # exp() of this is 7 mm .. 22 km: only guards against inf / 0
 
 # The paper does not say how it normalises the input. Its coarse layers start from ImageNet
@@ -178,36 +181,19 @@ class EigenDepthNet(
         (save_directory / constants.CONFIG_NAME).write_text(json.dumps(config, sort_keys=True, indent=2))
 
     @classmethod
-    def _from_pretrained(
-        cls,
-        *,
-        model_id: str,
-        revision: str | None,
-        cache_dir,
-        force_download: bool,
-        local_files_only: bool,
-        token,
-        map_location: str = "cpu",
-        strict: bool = True,
-        **model_kwargs,
-    ):
+    def _from_pretrained(cls, *, model_id: str, map_location: str = "cpu", strict: bool = True, **kwargs):
         # Replaces the mixin's loader, which defaults to strict=False (silently keeping random
-        # weights for missing keys) and falls back to unpickling pytorch_model.bin.
+        # weights for missing keys) and falls back to unpickling pytorch_model.bin. The mixin
+        # passes the hub's download options (revision, token, ...) beside the network's own
+        # arguments; they go to ``hf_hub_download`` as they came.
         import safetensors.torch
 
-        model = cls(**model_kwargs)
+        download = {name: kwargs.pop(name) for name in HUB_DOWNLOAD_OPTIONS}
+        model = cls(**kwargs)
         if os.path.isdir(model_id):
             weights = os.path.join(model_id, constants.SAFETENSORS_SINGLE_FILE)
         else:
-            weights = hf_hub_download(
-                repo_id=model_id,
-                filename=constants.SAFETENSORS_SINGLE_FILE,
-                revision=revision,
-                cache_dir=cache_dir,
-                force_download=force_download,
-                token=token,
-                local_files_only=local_files_only,
-            )
+            weights = hf_hub_download(model_id, constants.SAFETENSORS_SINGLE_FILE, **download)
         safetensors.torch.load_model(model, weights, strict=strict, device=str(map_location))
         return model.eval()
 
