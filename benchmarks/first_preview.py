@@ -138,7 +138,8 @@ def now(model, data: bytes, settings: LensSettings, *, draft: bool) -> dict[str,
     decoded = time.perf_counter()
     prepared = refocuser.prepare(photo)
     prepared_at = time.perf_counter()
-    refocuser.render_preview(prepared, (photo.width / 2, photo.height / 2), settings)
+    lens = refocuser.preview_lens(prepared, (photo.width / 2, photo.height / 2), settings)
+    refocuser.render_preview(prepared, lens, settings)
     end = time.perf_counter()
     network = refocuser.last_timings.depth_s or 0.0
     upsample = refocuser.last_timings.upsample_s or 0.0

@@ -95,7 +95,8 @@ def main() -> None:
     # As the app does it: the file's depth, the preview rendered for a click on the dog's eye.
     refocuser = Refocuser()
     prepared = refocuser.prepare(photo, depth_source="embedded")
-    preview_after = refocuser.render_preview(prepared, FOCUS_FULL, LensSettings(f_number=F_NUMBER))
+    settings = LensSettings(f_number=F_NUMBER)
+    preview_after = refocuser.render_preview(prepared, refocuser.preview_lens(prepared, FOCUS_FULL, settings), settings)
     save_crop(prepared.preview, PREVIEW_BOX, docs / "phone_before.jpg")
     save_crop(preview_after, PREVIEW_BOX, docs / "phone_after.jpg")
 

@@ -494,23 +494,14 @@ class Refocuser:
         return focus_disparity_at(prepared.preview_disparity, min(x * scale, w - 1), min(y * scale, h - 1))
 
     def render_preview(
-        self,
-        prepared: PreparedPhoto,
-        focus_xy: tuple[float, float],
-        settings: LensSettings,
-        timings: Timings | None = None,
-        focus_plane: FocusPlane | None = None,
+        self, prepared: PreparedPhoto, lens: Lens, settings: LensSettings, timings: Timings | None = None
     ) -> np.ndarray:
-        """Render the preview of ``prepared``, focused at ``focus_xy`` in original-image pixels.
+        """Render the preview of ``prepared`` with ``lens``, which ``preview_lens`` gives for a
+        focus point or plane (the caller may need it too, e.g. to tint what is in focus).
 
-        ``focus_plane`` (fitted in the photo's pixels), when given, is rendered sharp instead.
+        ``settings`` give the bokeh's shape and highlights; ``timings`` records the seconds.
         """
-        lens = self.preview_lens(prepared, focus_xy, settings, focus_plane)
-        focal_px = None if prepared.focal_px is None else prepared.focal_px * prepared.preview_scale
-        return self.render(
-            prepared.preview, prepared.preview_disparity, None, settings, focal_px=focal_px, timings=timings,
-            focus=lens.focus,
-        )  # fmt: skip
+        return self._render_lens(prepared.preview, prepared.preview_disparity, lens, settings, timings)
 
     def preview_lens(
         self,
@@ -635,15 +626,20 @@ class Refocuser:
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
         """
-        from refocus.render import render_bokeh
-
         height, width = image.shape[:2]
         if disparity.shape != (height, width):
             raise RefocusError(
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        lens = lens_at(disparity, focus_xy, settings, focal_px, focus)
+        return self._render_lens(image, disparity, lens_at(disparity, focus_xy, settings, focal_px, focus), settings, timings)
+
+    def _render_lens(
+        self, image: np.ndarray, disparity: np.ndarray, lens: Lens, settings: LensSettings, timings: Timings | None
+    ) -> np.ndarray:
+        """``render_bokeh`` of ``image`` with ``lens`` and ``settings``' options, its seconds recorded."""
+        from refocus.render import render_bokeh
+
         start = time.perf_counter()
         rendered = render_bokeh(
             image,

@@ -376,10 +376,9 @@ class RefocusApp:
     def render_preview(self, session: Session, settings: LensSettings) -> tuple[PreparedPhoto, np.ndarray]:
         """The session's photo and its preview rendered at the session's focus (or plane) with ``settings``."""
         prepared = self.edited(session)
-        preview = self.refocuser(session.model).render_preview(
-            prepared, session.focus, settings, session.timings, focus_plane=self.focus_plane(session)
-        )
-        return prepared, preview
+        refocuser = self.refocuser(session.model)
+        lens = refocuser.preview_lens(prepared, session.focus, settings, self.focus_plane(session))
+        return prepared, refocuser.render_preview(prepared, lens, settings, session.timings)
 
     @gpu_task
     def render_full(

@@ -245,7 +245,7 @@ def test_preview_focus_outside_the_photo_names_the_photo_size(files):
     refocuser = Refocuser()
     prepared = refocuser.prepare(photo, load_depth_map(files / "depth.npy", (64, 48)))
     with pytest.raises(RefocusError, match="outside the image, which is 64 x 48"):
-        refocuser.render_preview(prepared, (-3, 5), LensSettings())
+        refocuser.preview_lens(prepared, (-3, 5), LensSettings())
 
 
 # -- the CLI ----------------------------------------------------------------------------------

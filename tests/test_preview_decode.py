@@ -63,7 +63,7 @@ def test_a_draft_photo_refocuses_like_the_full_decode(tiny_model_dir):
     assert isinstance(draft, DraftPhoto)
     refocuser = Refocuser(load_model=lambda spec, device: model, preview_size=200)
     prepared = refocuser.prepare(draft)
-    refocuser.render_preview(prepared, (400, 300), LensSettings())
+    refocuser.render_preview(prepared, refocuser.preview_lens(prepared, (400, 300), LensSettings()), LensSettings())
     assert not draft.full.computed, "the first preview must not decode the full photo"
     reference = Refocuser(load_model=lambda spec, device: model, preview_size=200).prepare(load_photo(buffer.getvalue()))
     assert (prepared.width, prepared.height) == (800, 600) and prepared.preview.shape == reference.preview.shape

@@ -33,7 +33,8 @@ def test_depth_is_predicted_once_per_photo_and_previews_are_small():
     second = refocuser.prepare(Photo(photo.pixels.copy()))
     assert model.calls == 1 and first is second
     assert first.preview.shape == (400, 600, 3) and first.preview_scale == pytest.approx(0.25)
-    preview = refocuser.render_preview(first, (600, 800), LensSettings(f_number=1.4))  # left (near) half
+    settings = LensSettings(f_number=1.4)
+    preview = refocuser.render_preview(first, refocuser.preview_lens(first, (600, 800), settings), settings)  # near
     assert preview.shape == (400, 600, 3)
     assert sharpness(preview[:, :250]) > 2 * sharpness(preview[:, 350:])
 

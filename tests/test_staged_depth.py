@@ -35,7 +35,7 @@ def test_first_preview_does_not_wait_for_full_resolution_depth(tiny_model):
     refocuser = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120)
     photo = Photo(image.astype(np.float32) / 255)
     prepared = refocuser.prepare(photo)
-    refocuser.render_preview(prepared, (100, 100), LensSettings())
+    refocuser.render_preview(prepared, refocuser.preview_lens(prepared, (100, 100), LensSettings()), LensSettings())
     assert not prepared.full_depth.computed and prepared.preview_disparity.shape == (90, 120)
     assert prepared.depth.disparity.shape == (360, 480) and prepared.full_depth.computed
     assert prepared.depth is prepared.depth  # computed once, then cached
@@ -60,11 +60,12 @@ def test_the_click_focuses_the_same_value_at_either_resolution(tiny_model, monke
         # Full resolution first on a fresh refocuser, then the preview, and the other way round.
         for order in [("full", "preview"), ("preview", "full")]:
             prepared = Refocuser(load_model=lambda spec, device: tiny_model, preview_size=120).prepare(photo)
+            settings = LensSettings()
             for which in order:
                 if which == "full":
-                    refocuser.render_full(photo, prepared, xy, LensSettings())
+                    refocuser.render_full(photo, prepared, xy, settings)
                 else:
-                    refocuser.render_preview(prepared, xy, LensSettings())
+                    refocuser.render_preview(prepared, refocuser.preview_lens(prepared, xy, settings), settings)
             assert focus_values[-1] == focus_values[-2] == refocuser.focus_value(prepared, xy)
 
 
