@@ -67,11 +67,13 @@ def main() -> None:
         browser.close()
     demo.close()
 
-    from refocus.io import load_depth_map, load_photo, save_png
+    from refocus.io import load_photo, save_png
     from refocus.refocuser import LensSettings
+    from refocus.user_depth import read_user_depth
 
     scene = load_photo(photo)
-    prepared = refocus_app.refocuser().prepare(scene, load_depth_map(work / "depth.npy", (480, 320), "depth"))
+    depth = read_user_depth(work / "depth.npy", scene.pixels, "depth")
+    prepared = refocus_app.refocuser().prepare(scene, depth.disparity)
     after = refocus_app.refocuser().render_full(scene, prepared, focus, LensSettings(f_number=1.4))
     Image.open(photo).convert("RGB").save(REPO / "docs" / "before.jpg", quality=90)
     save_png(work / "after.png", after)

@@ -1,7 +1,8 @@
 """Reading photos and depth maps safely, and writing results.
 
 Every way a picture enters refocus (UI upload, API call, CLI argument) goes through
-``load_photo`` / ``load_depth_map``, so the size limits and the conversions live in one place.
+``load_photo``, and every depth map a user gives through ``read_depth_values`` (which
+``refocus.user_depth`` builds on), so the size limits and the conversions live in one place.
 Anything that cannot be turned into a sensible image raises ``RefocusError`` with a sentence a
 user understands.
 """
@@ -267,47 +268,6 @@ def _array_to_srgb(array: np.ndarray, max_pixels: int) -> np.ndarray:
     return _as_rgb(pixels)
 
 
-def load_depth_map(
-    source: str | os.PathLike | bytes | np.ndarray,
-    size: tuple[int, int],
-    kind: DepthKind = "disparity",
-    *,
-    max_bytes: int = DEFAULT_MAX_BYTES,
-    max_pixels: int = DEFAULT_MAX_PIXELS,
-) -> np.ndarray:
-    """Read a user's depth map (8/16-bit PNG, TIFF, .npy or an array) as relative disparity.
-
-    Units of a user's map are unknown, so it is read like a relative model's output: converted
-    to disparity and scaled so its 99th percentile is 1 (see ``DepthResult``).
-
-    Args:
-        source: a file path, the file's bytes, or an array (H, W).
-        size: ``(width, height)`` of the photo. A map with the same aspect ratio (within 1 %)
-            is resized to it; any other size is refused.
-        kind: ``"disparity"`` (larger = nearer, e.g. Depth Anything's output) or ``"depth"``
-            (larger = farther, e.g. metres or millimetres).
-        max_bytes, max_pixels: larger files or maps are refused (a small PNG can hold a huge map).
-
-    Returns:
-        float32 (height, width) disparity, finite, in [0, ``MAX_RELATIVE_DISPARITY``], larger =
-        nearer. Pixels that were NaN, infinite, negative (or 0 in a depth map, the usual "no
-        measurement" code) are filled from the nearest valid pixel.
-    """
-    if kind not in ("disparity", "depth"):
-        raise RefocusError(f"The depth map kind must be 'disparity' or 'depth', got {kind!r}.")
-    values = read_depth_values(source, max_bytes, max_pixels).astype(np.float64)
-    width, height = size
-    invalid = ~np.isfinite(values) | (values < 0)
-    if kind == "depth":
-        invalid |= values == 0
-    if invalid.all():
-        raise RefocusError("The depth map has no valid values (all are NaN, infinite, negative or zero).")
-    if invalid.any():
-        values = _fill_from_nearest_valid(values, invalid)
-    disparity = relative_disparity_of(values, kind)
-    return np.ascontiguousarray(_resize_depth(disparity, width, height), dtype=np.float32)
-
-
 def relative_disparity_of(values: np.ndarray, kind: DepthKind) -> np.ndarray:
     """A finite, non-negative map without units -> float32 relative disparity (99th percentile 1).
 
@@ -381,13 +341,6 @@ def _check_depth_file_size(data: bytes, max_pixels: int) -> None:
         )
 
 
-def _fill_from_nearest_valid(values: np.ndarray, invalid: np.ndarray) -> np.ndarray:
-    from scipy import ndimage
-
-    _, (rows, cols) = ndimage.distance_transform_edt(invalid, return_indices=True)
-    return values[rows, cols]
-
-
 def check_depth_aspect(map_size: tuple[int, int], photo_size: tuple[int, int]) -> None:
     """Refuse a depth map (w, h) whose aspect ratio differs from the photo's (width, height) by > 1 %."""
     (w, h), (width, height) = map_size, photo_size
@@ -396,15 +349,6 @@ def check_depth_aspect(map_size: tuple[int, int], photo_size: tuple[int, int]) -
             f"The depth map is {w} x {h} pixels but the photo is {width} x {height}; "
             "their shapes differ, so the map cannot belong to this photo."
         )
-
-
-def _resize_depth(disparity: np.ndarray, width: int, height: int) -> np.ndarray:
-    h, w = disparity.shape
-    if (w, h) == (width, height):
-        return disparity
-    check_depth_aspect((w, h), (width, height))
-    interpolation = cv2.INTER_AREA if w > width else cv2.INTER_LINEAR
-    return cv2.resize(disparity, (width, height), interpolation=interpolation)
 
 
 def save_png(path: str | os.PathLike, image: np.ndarray) -> Path:
@@ -485,7 +429,7 @@ def disparity_to_uint16(disparity: np.ndarray) -> np.ndarray:
 def save_depth_png16(path: str | os.PathLike, disparity: np.ndarray) -> Path:
     """Write disparity as a 16-bit grey PNG (0 = farthest, 65535 = nearest). Returns the path.
 
-    ``load_depth_map(path, size, "disparity")`` reads it back.
+    ``refocus.user_depth.read_user_depth`` reads it back as relative disparity (kind "auto").
     """
     path = Path(path)
     marker = PngImagePlugin.PngInfo()

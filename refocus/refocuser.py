@@ -339,7 +339,7 @@ class Refocuser:
             photo: the decoded photo, or one decoded at preview size with its full decode on
                 demand (``refocus.preview_decode.load_draft_photo``: the faster first preview).
             depth_map: a disparity map (H, W) to use instead of the network (the user's own,
-                as ``refocus.io.load_depth_map`` returns it), or None.
+                ``refocus.user_depth.UserDepth.disparity``), or None.
             depth_source: ``"auto"`` (the order above), ``"embedded"`` (the file's map; an
                 error when it has none) or ``"model"`` (the network, ignoring the file's map).
             timings: the caller's, to record the depth pass in.

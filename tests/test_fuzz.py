@@ -6,7 +6,7 @@ with H, W >= 1 (values outside [0, 1] are clipped), disparity (H, W) finite. Int
 non-finite values, wrong shapes and out-of-range options raise ``RefocusError`` (a ValueError)
 with a sentence. The output is float32 (H, W, 3), finite, in [0, 1].
 
-The decoders (``load_photo``, ``load_depth_map``) are fed arbitrary arrays and bytes, and valid
+The decoders (``load_photo``, ``read_user_depth``) are fed arbitrary arrays and bytes, and valid
 JPEG, PNG, GIF, WebP and TIFF files with bytes flipped or cut off: each input is decoded or
 refused with ``RefocusError``; no other exception escapes.
 """
@@ -22,7 +22,8 @@ from PIL import Image
 
 from refocus.render import render_bokeh
 from refocus.errors import RefocusError
-from refocus.io import MAX_RELATIVE_DISPARITY, load_depth_map, load_photo
+from refocus.io import MAX_RELATIVE_DISPARITY, load_photo
+from refocus.user_depth import METRIC_DEPTH_RANGE_M, USER_DEPTH_KINDS, read_user_depth
 
 FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
@@ -216,6 +217,11 @@ def test_mutated_image_files_decode_or_refuse_with_refocus_error(sample):
 # -- the depth-map decoder ------------------------------------------------------------------
 
 
+def grey_photo(width: int, height: int) -> np.ndarray:
+    """The photo a depth map is read for (``read_user_depth`` fills and upsamples guided by it)."""
+    return np.full((height, width, 3), 0.5, np.float32)
+
+
 @FUZZ
 @given(
     values=hnp.arrays(
@@ -223,29 +229,30 @@ def test_mutated_image_files_decode_or_refuse_with_refocus_error(sample):
         hnp.array_shapes(min_dims=2, max_dims=2, min_side=1, max_side=8),
         elements={"allow_nan": True, "allow_infinity": True},
     ),
-    kind=st.sampled_from(["disparity", "depth"]),
+    kind=st.sampled_from(USER_DEPTH_KINDS),
     stretch=st.sampled_from([1, 2]),
 )
-def test_load_depth_map_is_finite_bounded_and_photo_sized_or_refused(values, kind, stretch):
+def test_user_depth_is_finite_bounded_and_photo_sized_or_refused(values, kind, stretch):
     height, width = values.shape
     try:
-        disparity = load_depth_map(values, (width * stretch, height * stretch), kind)
+        disparity = read_user_depth(values, grey_photo(width * stretch, height * stretch), kind).disparity
     except RefocusError:
         return
     assert disparity.shape == (height * stretch, width * stretch) and disparity.dtype == np.float32
     assert np.isfinite(disparity).all()
-    assert disparity.min() >= 0 and disparity.max() <= MAX_RELATIVE_DISPARITY
+    # Relative maps are scaled to at most MAX_RELATIVE_DISPARITY; metric ones are 1/m of at least 1 cm.
+    assert disparity.min() >= 0 and disparity.max() <= max(MAX_RELATIVE_DISPARITY, 1 / METRIC_DEPTH_RANGE_M[0])
 
 
 DEPTH_SAMPLES = {name: data for name, data in SAMPLES.items() if name.startswith(("PNG-I", "TIFF-F", "PNG-RGBA"))}
 
 
 @settings(max_examples=150, deadline=None)
-@given(sample=mutated_files().filter(lambda s: s[0] in DEPTH_SAMPLES), kind=st.sampled_from(["disparity", "depth"]))
+@given(sample=mutated_files().filter(lambda s: s[0] in DEPTH_SAMPLES), kind=st.sampled_from(USER_DEPTH_KINDS))
 def test_mutated_depth_files_decode_or_refuse_with_refocus_error(sample, kind):
     _, data = sample
     try:
-        disparity = load_depth_map(data, (16, 12), kind)
+        disparity = read_user_depth(data, grey_photo(16, 12), kind).disparity
     except RefocusError:
         return
     assert disparity.shape == (12, 16) and np.isfinite(disparity).all()
@@ -254,4 +261,4 @@ def test_mutated_depth_files_decode_or_refuse_with_refocus_error(sample, kind):
 @pytest.mark.parametrize("data", [b"\x93NUMPY", b"\x93NUMPY\x01\x00\xff\xff", b"\x93NUMPY\x01\x00\x10\x00{'descr': '<f8'"])
 def test_broken_npy_headers_are_refused(data):
     with pytest.raises(RefocusError):
-        load_depth_map(data, (4, 3))
+        read_user_depth(data, grey_photo(4, 3))

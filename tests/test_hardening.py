@@ -25,9 +25,10 @@ from PIL import Image
 
 from conftest import REPO, textured_scene
 from refocus.errors import RefocusError
-from refocus.io import load_depth_map, load_photo
+from refocus.io import load_photo
 from refocus.refocuser import LensSettings, Refocuser
 from refocus.server import launch_options
+from refocus.user_depth import read_user_depth
 
 
 # -- inputs -----------------------------------------------------------------------------------
@@ -227,9 +228,10 @@ def test_odd_but_usable_depth_maps_render(client, files, depth_map):
 
 
 def test_usable_depth_maps_come_out_finite_and_bounded(files):
+    photo = load_photo(files / "photo.png")
     for name in ["constant.npy", "some-nan.npy", "huge-values.npy", "denormal-depth.npy"]:
-        for kind in ("disparity", "depth"):
-            disparity = load_depth_map(files / name, (64, 48), kind)
+        for kind in ("disparity", "depth", "metric"):
+            disparity = read_user_depth(files / name, photo.pixels, kind).disparity
             assert disparity.shape == (48, 64) and disparity.dtype == np.float32
             assert np.isfinite(disparity).all() and disparity.min() >= 0 and disparity.max() <= 1000
 
@@ -243,7 +245,7 @@ def test_missing_image_is_a_sentence(client, files):
 def test_preview_focus_outside_the_photo_names_the_photo_size(files):
     photo = load_photo(files / "photo.png")
     refocuser = Refocuser()
-    prepared = refocuser.prepare(photo, load_depth_map(files / "depth.npy", (64, 48)))
+    prepared = refocuser.prepare(photo, read_user_depth(files / "depth.npy", photo.pixels, "disparity").disparity)
     with pytest.raises(RefocusError, match="outside the image, which is 64 x 48"):
         refocuser.preview_lens(prepared, (-3, 5), LensSettings())
 

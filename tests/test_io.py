@@ -7,7 +7,8 @@ import pytest
 from PIL import Image
 
 from refocus.errors import RefocusError
-from refocus.io import load_depth_map, load_photo, save_depth_png16, save_png
+from refocus.io import load_photo, save_depth_png16, save_png
+from refocus.user_depth import read_user_depth
 
 
 def encode(im: Image.Image, fmt: str = "PNG", **kwargs) -> bytes:
@@ -120,14 +121,20 @@ def test_arrays_are_accepted_and_checked():
         load_photo(np.zeros((4, 4, 2), np.uint8))
 
 
-# -- depth maps -------------------------------------------------------------------------------
+# -- depth maps (read as the app, the API and the CLI read them) ------------------------------
+
+
+def read_map(source, size: tuple[int, int], kind: str = "auto"):
+    """``read_user_depth`` of ``source`` for a mid-grey photo of ``size`` = (width, height)."""
+    width, height = size
+    return read_user_depth(source, np.full((height, width, 3), 0.5, np.float32), kind)
 
 
 def test_depth_png16_round_trip_preserves_order_and_scale(tmp_path):
     disparity = np.linspace(0.1, 2.0, 40 * 30, dtype=np.float32).reshape(30, 40)
     path = save_depth_png16(tmp_path / "d.png", disparity)
     assert Image.open(path).mode.startswith("I;16")
-    back = load_depth_map(path, (40, 30), "disparity")
+    back = read_map(path, (40, 30)).disparity  # "auto": refocus's own PNG is relative disparity
     assert back.shape == (30, 40) and back.dtype == np.float32
     assert np.all(np.diff(back.ravel()) >= 0)  # same order, brighter = nearer
     assert np.percentile(back, 99) == pytest.approx(1.0, rel=1e-3)
@@ -136,36 +143,37 @@ def test_depth_png16_round_trip_preserves_order_and_scale(tmp_path):
 def test_depth_kind_inverts(tmp_path):
     depth_m = np.array([[1.0, 2.0], [4.0, 8.0]], np.float32)
     np.save(tmp_path / "d.npy", depth_m)
-    disparity = load_depth_map(tmp_path / "d.npy", (2, 2), "depth")
+    disparity = read_map(tmp_path / "d.npy", (2, 2), "depth").disparity
     assert disparity[0, 0] > disparity[0, 1] > disparity[1, 0] > disparity[1, 1]
     assert disparity[0, 0] / disparity[1, 1] == pytest.approx(8.0)
 
 
 def test_invalid_depth_values_are_filled_from_neighbours():
     depth = np.array([[1.0, np.nan, 1.0], [1.0, -3.0, np.inf], [2.0, 0.0, 2.0]], np.float32)
-    disparity = load_depth_map(depth, (3, 3), "depth")
-    assert np.isfinite(disparity).all() and (disparity > 0).all()
+    user = read_map(depth, (3, 3), "depth")
+    assert np.isfinite(user.disparity).all() and (user.disparity > 0).all()
+    assert user.filled_share == pytest.approx(4 / 9)  # NaN, negative, infinite and 0 (no measurement)
 
 
 def test_all_invalid_depth_is_refused():
     with pytest.raises(RefocusError, match="no valid values"):
-        load_depth_map(np.full((3, 3), np.nan), (3, 3))
+        read_map(np.full((3, 3), np.nan), (3, 3))
 
 
 def test_same_shape_smaller_depth_is_resized_other_shapes_refused():
-    assert load_depth_map(np.ones((15, 20)), (40, 30)).shape == (30, 40)
+    assert read_map(np.ones((15, 20)), (40, 30)).disparity.shape == (30, 40)
     with pytest.raises(RefocusError, match="shapes differ"):
-        load_depth_map(np.ones((30, 30)), (40, 30))
+        read_map(np.ones((30, 30)), (40, 30))
 
 
 def test_pickled_npy_is_never_loaded(tmp_path):
     np.save(tmp_path / "evil.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
     with pytest.raises(RefocusError, match="plain numeric"):
-        load_depth_map(tmp_path / "evil.npy", (1, 1))
+        read_map(tmp_path / "evil.npy", (1, 1))
 
 
 def test_rgb_depth_png_uses_one_channel(tmp_path):
     grey = np.tile(np.arange(10, dtype=np.uint8) * 20, (5, 1))
     Image.fromarray(np.repeat(grey[:, :, None], 3, axis=2)).save(tmp_path / "d.png")
-    disparity = load_depth_map(tmp_path / "d.png", (10, 5))
+    disparity = read_map(tmp_path / "d.png", (10, 5)).disparity  # "auto": an 8-bit map is disparity
     assert np.all(np.diff(disparity[0]) > 0)
