@@ -9,7 +9,9 @@
 () => {
   if (window.refocus) return [];
   const IMAGES = ["#photo img", "#result img"];
-  const state = { click: {}, seq: 0, focus: null };
+  // ``answered`` counts the server's answers shown (``show``): a benchmark or test waits on it,
+  // since a click at the same depth gives the same preview and so no new picture to wait for.
+  const state = { click: {}, seq: 0, focus: null, answered: 0 };
   window.refocus = state;
   // Styles live here, not in launch(css=...), so every way of serving the app gets them.
   const style = document.createElement("style");
@@ -53,6 +55,7 @@
 
   // The server's focus (a new photo's auto focus, undo, redo); older than the latest click: ignored.
   state.show = (focus) => {
+    state.answered += 1;
     if (!focus) state.focus = null;
     else if (focus.seq === null || focus.seq === undefined || focus.seq >= state.seq) state.focus = focus;
     placeRings();
