@@ -202,10 +202,12 @@ class Handlers:
 
     @user_errors
     def on_undo(self, session, band):
+        """The focus and lens settings one step back."""
         return self.restore(session, band, session.history.undo()) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
     def on_redo(self, session, band):
+        """The focus and lens settings one step forward again."""
         return self.restore(session, band, session.history.redo()) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
@@ -237,6 +239,7 @@ class Handlers:
         return str(path), app.session_status(session)
 
     def on_cancel(self, request: gr.Request):
+        """Stop this tab's full-resolution render after its current strip."""
         self.app.cancel_render(request.session_hash)
         gr.Info("The full-resolution render was cancelled.", duration=3)
 
@@ -304,9 +307,11 @@ class Handlers:
 
     @user_errors
     def on_save_preset(self, f_number, shape, boost, threshold, focus_range, falloff):
+        """The lens controls as a preset file (JSON) to download."""
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
         return str(save_preset(self.app.outputs.new_file("refocus-preset.json"), settings))
 
     @user_errors
     def on_load_preset(self, preset_path):
+        """A preset file's settings as the lens controls' values."""
         return control_values(load_preset(preset_path))
