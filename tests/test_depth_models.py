@@ -30,7 +30,7 @@ from refocus.depth import (
     model_info,
     resolve_device,
 )
-from refocus.depth.upsample import upsample_disparity
+from refocus.depth.upsample import upsample_disparity, upsample_disparity_for_preview
 from refocus.errors import RefocusError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"  # any 40-hex string is a valid snapshot name
@@ -264,9 +264,9 @@ def preview_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return photo, truth, cv2.resize(soft, (777, 518), interpolation=cv2.INTER_LINEAR)
 
 
-def test_preview_upsampling_at_the_maps_size_narrows_edges_and_keeps_thin_structures():
+def test_preview_upsampling_narrows_edges_and_keeps_thin_structures():
     photo, truth, network = preview_scene()
-    fast = upsample_disparity(network, photo, filter_at="input")
+    fast = upsample_disparity_for_preview(network, photo)
     bilinear = cv2.resize(network, photo.shape[1::-1], interpolation=cv2.INTER_LINEAR)
     assert fast.shape == truth.shape and fast.dtype == np.float32
     # The soft edge is snapped at the map's size; only the last 1.32x of bilinear is left
@@ -275,10 +275,10 @@ def test_preview_upsampling_at_the_maps_size_narrows_edges_and_keeps_thin_struct
     assert np.abs(fast - truth)[:, band].mean() < 0.7 * np.abs(bilinear - truth)[:, band].mean()
     ramp = lambda d: ((d > 0.25) & (d < 0.55))[:, 560:640].sum(axis=1).max()  # noqa: E731
     assert ramp(fast) <= 2 < ramp(bilinear)
-    # A pole the network saw (1.5 px wide in its map) keeps its depth, guided by its colour;
+    # A pole the network saw (1.5 px wide in its map) keeps its depth, guided by its brightness;
     # an unguided median of the same reach erases it.
     sharp = cv2.resize(truth, (777, 518), interpolation=cv2.INTER_AREA)
-    assert upsample_disparity(sharp, photo, filter_at="input")[:, 300:302].mean() > 0.75
+    assert upsample_disparity_for_preview(sharp, photo)[:, 300:302].mean() > 0.75
     assert cv2.resize(cv2.medianBlur(sharp, 5), photo.shape[1::-1])[:, 300:302].mean() < 0.4
     with pytest.raises(ValueError, match="filter_at"):
         upsample_disparity(network, photo, filter_at="photo")
