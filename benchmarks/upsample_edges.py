@@ -168,7 +168,7 @@ def main() -> int:
     indices = sorted(p.stem.removeprefix("rgb_") for p in (NYU / "rgb").glob("rgb_*.jpg"))
     table = {name: [] for name in methods(args.factor)}
     print(f"NYU Depth V2, {len(indices)} frames, 640x480, disparity shrunk {args.factor}x and brought back")
-    header = f"{'frame':7} {'method':29} {'edge RMSE':>10} {'edge bad%':>10} {'all RMSE':>9} {'all bad%':>9} {'ms':>6}"
+    header = f"{'frame':7} {'method':32} {'edge RMSE':>10} {'edge bad%':>10} {'all RMSE':>9} {'all bad%':>9} {'ms':>6}"
     print(header + (f" {'render dB':>9}" if args.render else ""))
     for index in indices:
         rgb, truth, valid = load_frame(index)
@@ -182,11 +182,11 @@ def main() -> int:
             row = (*score(predicted, truth, near_edges), *score(predicted, truth, valid), elapsed_ms)
             row += (rendered(predicted),) if rendered else ()
             table[name].append(row)
-            print(f"{index:7} {name:29} " + format_row(row))
+            print(f"{index:7} {name:32} " + format_row(row))
     print("mean over frames:")
     means = {name: np.mean(rows, axis=0) for name, rows in table.items()}
     for name, m in means.items():
-        print(f"{'':7} {name:29} " + format_row(m))
+        print(f"{'':7} {name:32} " + format_row(m))
     ours, base = means["refocus (weighted median)"], means["bilinear"]
     fast = means["refocus preview (luma, map size)"]
     change = lambda new, old: f"{old:.3f} -> {new:.3f} ({100 * (new - old) / old:+.0f}%)"  # noqa: E731
