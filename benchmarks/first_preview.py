@@ -12,12 +12,16 @@ same run and alternating so both see the same machine load:
   upload handler with today's ``Refocuser`` (network on the preview, depth upsampled to the
   preview only; full-resolution depth waits until a full render or the depth download);
 - ``draft``: the same with ``load_draft_photo`` (JPEG decoded at preview size, the full decode
-  on demand) in place of ``load_photo``.
+  on demand) in place of ``load_photo``;
+- ``draft-pv``: ``draft`` with the preview's depth upsampled as full-resolution depth is (colour
+  guide, filtered at the preview's size), as before ``upsample_disparity_for_preview`` (luma
+  guide, filtered at the network map's size).
 
 Stages: decode, network (the processor's resize included), upsample (edge-aware), render
 (preview, f/2.8 disc, focused at the centre), all wall-clock; ``cpu`` is the process's CPU time
-for the whole path, steadier than wall-clock on a machine shared with other work. Prints a
-table and a one-line summary.
+for the whole path, steadier than wall-clock on a machine shared with other work, and ``up cpu``
+the upsampling's (its thread's CPU time: the filter is single-threaded). Prints a table and a
+one-line summary.
 
     python -m benchmarks.first_preview [--sizes 1 12 24] [--repeats 3]
     REFOCUS_CPU_RUNTIME=openvino python -m benchmarks.first_preview   # the network on OpenVINO
@@ -46,7 +50,8 @@ from refocus.refocuser import LensSettings, Refocuser
 
 SIZES = {1: (1224, 816), 12: (4032, 3024), 24: (6000, 4000)}  # megapixels -> (width, height)
 STAGES = ("decode", "network", "upsample", "render")
-COLUMNS = (*STAGES, "total", "cpu")
+COLUMNS = (*STAGES, "total", "cpu", "up cpu")
+PATHS = ("before", "staged", "draft-pv", "draft")
 
 
 def save_small_depth_anything(folder: Path) -> Path:
@@ -86,32 +91,55 @@ def jpeg_photo(width: int, height: int) -> bytes:
 
 
 @contextmanager
-def timed_upsampling(spent: list[float]):
-    """Add the seconds every ``upsample_disparity`` call takes, from either code path, to ``spent``."""
-    original = hf_module.upsample_disparity
+def timed_upsampling(spent: list[float], cpu: list[float] | None = None):
+    """Add the seconds every ``upsample_disparity`` call takes, from either code path, to ``spent``,
+    and its CPU seconds (the calling thread's: the filter is single-threaded) to ``cpu``."""
 
-    def timed(*args, **kwargs):
-        start = time.perf_counter()
-        try:
-            return original(*args, **kwargs)
-        finally:
-            spent.append(time.perf_counter() - start)
+    def timing(original):
+        def timed(*args, **kwargs):
+            start, cpu_start = time.perf_counter(), time.thread_time()
+            try:
+                return original(*args, **kwargs)
+            finally:
+                spent.append(time.perf_counter() - start)
+                if cpu is not None:
+                    cpu.append(time.thread_time() - cpu_start)
 
-    hf_module.upsample_disparity = staged_module.upsample_disparity = timed
+        return timed
+
+    names = [(hf_module, "upsample_disparity"), (staged_module, "upsample_disparity"),
+             (staged_module, "upsample_disparity_for_preview")]  # fmt: skip
+    originals = [getattr(module, name) for module, name in names]
+    for (module, name), original in zip(names, originals):
+        setattr(module, name, timing(original))
     try:
         yield
     finally:
-        hf_module.upsample_disparity = staged_module.upsample_disparity = original
+        for (module, name), original in zip(names, originals):
+            setattr(module, name, original)
+
+
+@contextmanager
+def preview_filtered_at_its_size():
+    """The preview's depth upsampled as full-resolution depth is (colour guide, at the preview's
+    size), as before ``upsample_disparity_for_preview``."""
+    original = staged_module.upsample_disparity_for_preview
+    staged_module.upsample_disparity_for_preview = staged_module.upsample_disparity
+    try:
+        yield
+    finally:
+        staged_module.upsample_disparity_for_preview = original
 
 
 def before(model, data: bytes, settings: LensSettings) -> dict[str, float]:
     """Upload -> first preview as refocus did it before issue 11 (full-resolution depth first)."""
     refocuser = Refocuser(load_model=lambda spec, device: model)
     upsampling: list[float] = []
+    upsampling_cpu: list[float] = []
     start, cpu_start = time.perf_counter(), time.process_time()
     photo = load_photo(data)
     decoded = time.perf_counter()
-    with timed_upsampling(upsampling):
+    with timed_upsampling(upsampling, upsampling_cpu):
         depth = model.predict(photo.pixels)
     predicted = time.perf_counter()
     scale = refocuser.preview_size / max(photo.width, photo.height)
@@ -127,6 +155,7 @@ def before(model, data: bytes, settings: LensSettings) -> dict[str, float]:
         "render": end - predicted,
         "total": end - start,
         "cpu": time.process_time() - cpu_start,
+        "up cpu": sum(upsampling_cpu),
     }
 
 
@@ -136,7 +165,9 @@ def now(model, data: bytes, settings: LensSettings, *, draft: bool) -> dict[str,
     start, cpu_start = time.perf_counter(), time.process_time()
     photo = load_draft_photo(data, refocuser.preview_size) if draft else load_photo(data)
     decoded = time.perf_counter()
-    prepared = refocuser.prepare(photo)
+    upsampling_cpu: list[float] = []
+    with timed_upsampling([], upsampling_cpu):
+        prepared = refocuser.prepare(photo)
     prepared_at = time.perf_counter()
     lens = refocuser.preview_lens(prepared, (photo.width / 2, photo.height / 2), settings)
     refocuser.render_preview(prepared, lens, settings)
@@ -151,13 +182,21 @@ def now(model, data: bytes, settings: LensSettings, *, draft: bool) -> dict[str,
         "render": end - prepared_at + (prepared_at - decoded - network - upsample),
         "total": end - start,
         "cpu": time.process_time() - cpu_start,
+        "up cpu": sum(upsampling_cpu),
     }
+
+
+def draft_filtered_at_preview_size(model, data: bytes, settings: LensSettings) -> dict[str, float]:
+    """``now(draft=True)`` with the preview's depth filtered at the preview's size."""
+    with preview_filtered_at_its_size():
+        return now(model, data, settings, draft=True)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs per path and size; the median is shown")
+    parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS), help="paths to time")
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as folder:
@@ -169,8 +208,10 @@ def main() -> None:
     paths = {
         "before": lambda data: before(model, data, settings),
         "staged": lambda data: now(model, data, settings, draft=False),
+        "draft-pv": lambda data: draft_filtered_at_preview_size(model, data, settings),
         "draft": lambda data: now(model, data, settings, draft=True),
     }
+    paths = {name: paths[name] for name in args.paths}
     for run in paths.values():
         for data in warm:
             run(data)
@@ -186,12 +227,21 @@ def main() -> None:
         medians = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items()}
         for path, m in medians.items():
             print(f"{megapixels:>4}MP {path:>7} " + " ".join(f"{m[s]:9.2f}" for s in COLUMNS), flush=True)
-        old, new = medians["before"], medians["draft"]
-        summary.append(
-            f"{megapixels} MP {old['total']:.2f} -> {new['total']:.2f} s ({old['total'] / new['total']:.1f}x; "
-            f"CPU time {old['cpu'] / new['cpu']:.1f}x)"
-        )
-    print("upload -> first preview (before -> draft), DA-V2-Small-sized network on CPU: " + "; ".join(summary))
+        parts = []
+        if "before" in medians and "draft" in medians:
+            old, new = medians["before"], medians["draft"]
+            parts.append(
+                f"before -> draft {old['total']:.2f} -> {new['total']:.2f} s ({old['total'] / new['total']:.1f}x; "
+                f"CPU time {old['cpu'] / new['cpu']:.1f}x)"
+            )
+        if "draft-pv" in medians and "draft" in medians:
+            pv, new = medians["draft-pv"], medians["draft"]
+            parts.append(
+                f"preview depth by upsample_disparity_for_preview: upsample CPU {pv['up cpu']:.2f} -> {new['up cpu']:.2f} s "
+                f"({new['up cpu'] / pv['up cpu']:.2f}x), total {pv['total']:.2f} -> {new['total']:.2f} s"
+            )
+        summary.append(f"{megapixels} MP " + ", ".join(parts))
+    print("upload -> first preview, DA-V2-Small-sized network on CPU: " + "; ".join(summary))
 
 
 if __name__ == "__main__":

@@ -30,7 +30,7 @@ from refocus.depth import (
     model_info,
     resolve_device,
 )
-from refocus.depth.upsample import upsample_disparity
+from refocus.depth.upsample import upsample_disparity, upsample_disparity_for_preview
 from refocus.errors import RefocusError
 
 COMMIT = "0123456789abcdef0123456789abcdef01234567"  # any 40-hex string is a valid snapshot name
@@ -246,6 +246,42 @@ def test_upsampler_gives_sharper_depth_edges_than_bilinear():
     assert mixed(ours) <= 1 < mixed(bilinear)
     # Values stay within the input's range (a median never invents disparities).
     assert low.min() - 1e-2 <= ours.min() and ours.max() <= low.max() + 1e-2
+
+
+def preview_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """A 1024 x 683 preview: a card (right of x = 600) and a 2 px pole (x = 300) before a wall.
+
+    Returns (uint8 photo, float32 true disparity at the preview's size, the network-like map:
+    the truth softened at a quarter of the size and brought to 777 x 518, the 1.32x a 3:2
+    preview is of Depth Anything's 518 px map).
+    """
+    height, width = 683, 1024
+    photo = np.full((height, width, 3), 60, np.uint8)
+    photo[:, 600:], photo[:, 300:302] = 160, 230
+    truth = np.full((height, width), 0.2, np.float32)
+    truth[:, 600:], truth[:, 300:302] = 0.6, 1.0
+    soft = cv2.resize(truth, (256, 171), interpolation=cv2.INTER_AREA)
+    return photo, truth, cv2.resize(soft, (777, 518), interpolation=cv2.INTER_LINEAR)
+
+
+def test_preview_upsampling_narrows_edges_and_keeps_thin_structures():
+    photo, truth, network = preview_scene()
+    fast = upsample_disparity_for_preview(network, photo)
+    bilinear = cv2.resize(network, photo.shape[1::-1], interpolation=cv2.INTER_LINEAR)
+    assert fast.shape == truth.shape and fast.dtype == np.float32
+    # The soft edge is snapped at the map's size; only the last 1.32x of bilinear is left
+    # (a ramp of at most 2 px, which the renderer's own edge snapping resolves).
+    band = slice(596, 604)
+    assert np.abs(fast - truth)[:, band].mean() < 0.7 * np.abs(bilinear - truth)[:, band].mean()
+    ramp = lambda d: ((d > 0.25) & (d < 0.55))[:, 560:640].sum(axis=1).max()  # noqa: E731
+    assert ramp(fast) <= 2 < ramp(bilinear)
+    # A pole the network saw (1.5 px wide in its map) keeps its depth, guided by its brightness;
+    # an unguided median of the same reach erases it.
+    sharp = cv2.resize(truth, (777, 518), interpolation=cv2.INTER_AREA)
+    assert upsample_disparity_for_preview(sharp, photo)[:, 300:302].mean() > 0.75
+    assert cv2.resize(cv2.medianBlur(sharp, 5), photo.shape[1::-1])[:, 300:302].mean() < 0.4
+    with pytest.raises(ValueError, match="filter_at"):
+        upsample_disparity(network, photo, filter_at="photo")
 
 
 def test_upsampler_input_checks_and_trivial_cases():

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 import pytest
 
 import refocus.render
 from conftest import textured_scene
 from refocus.depth import load_depth_model
+from refocus.depth.staged import NetworkDepth
 from refocus.io import Photo
 from refocus.refocuser import LensSettings, Refocuser
 
@@ -39,9 +41,32 @@ def test_first_preview_does_not_wait_for_full_resolution_depth(tiny_model):
     assert not prepared.full_depth.computed and prepared.preview_disparity.shape == (90, 120)
     assert prepared.depth.disparity.shape == (360, 480) and prepared.full_depth.computed
     assert prepared.depth is prepared.depth  # computed once, then cached
-    # Preview and full-resolution depth are on one scale.
-    full_mean = prepared.depth.disparity.mean()
-    assert full_mean > 0 and prepared.preview_disparity.mean() == pytest.approx(full_mean, rel=0.1)
+
+
+class SmoothNetwork:
+    """A stand-in network whose map looks like depth: a near card left of a far wall, at 56 x 70.
+
+    (The tiny random network's map is more than half zeros with sparse spikes, which two median
+    filters of different reach thin differently; a depth map's scale is what matters here.)
+    """
+
+    name, licence, device = "smooth", "none", "cpu"
+
+    def predict_network(self, image: np.ndarray) -> NetworkDepth:
+        disparity = np.full((56, 70), 0.1, np.float32)
+        disparity[:, :35] = np.linspace(1.0, 0.8, 56, dtype=np.float32)[:, None]
+        return NetworkDepth(disparity)
+
+
+def test_preview_and_full_resolution_depth_share_one_scale():
+    image, _ = textured_scene(480, 360)
+    prepared = Refocuser(load_model=lambda spec, device: SmoothNetwork(), preview_size=120).prepare(
+        Photo(image.astype(np.float32) / 255)
+    )
+    full = cv2.resize(prepared.depth.disparity, (120, 90), interpolation=cv2.INTER_AREA)
+    assert prepared.preview_disparity.mean() == pytest.approx(full.mean(), rel=0.02)
+    near, far = prepared.preview_disparity[:, :50], prepared.preview_disparity[:, 70:]
+    np.testing.assert_allclose([near.mean(), far.mean()], [full[:, :50].mean(), full[:, 70:].mean()], rtol=0.01)
 
 
 def test_the_click_focuses_the_same_value_at_either_resolution(tiny_model, monkeypatch):
@@ -103,3 +128,20 @@ def test_the_upsampler_gives_the_same_depth_on_every_call():
     first = upsample_disparity(low, guide)
     cv2.randu(np.empty(10, np.float32), 0, 1)  # OpenCV's random state moves between calls
     np.testing.assert_array_equal(upsample_disparity(low, guide), first)
+
+
+def test_the_upsampler_gives_the_same_depth_from_concurrent_calls():
+    # OpenCV's weighted median keeps state across calls: two at once (two sessions of the app)
+    # returned different maps, or crashed the process, until calls took turns.
+    from concurrent.futures import ThreadPoolExecutor
+
+    from refocus.depth.upsample import upsample_disparity
+
+    rng = np.random.default_rng(0)
+    guide = cv2.resize((rng.random((30, 40, 3)) * 255).astype(np.uint8), (400, 300), interpolation=cv2.INTER_CUBIC)
+    low = cv2.resize(rng.random((20, 30)).astype(np.float32), (300, 225), interpolation=cv2.INTER_CUBIC)
+    alone = upsample_disparity(low, guide)
+    with ThreadPoolExecutor(2) as pool:
+        together = list(pool.map(lambda _: upsample_disparity(low, guide), range(8)))
+    for depth in together:
+        np.testing.assert_array_equal(depth, alone)

@@ -156,18 +156,20 @@ def simulated_f_number(xmp: bytes | str | None) -> float | None:
     return value if 0.7 <= value <= 64 else None
 
 
-def embedded_depth_result(embedded: EmbeddedDepth, photo_pixels: np.ndarray) -> DepthResult:
+def embedded_depth_result(embedded: EmbeddedDepth, photo_pixels: np.ndarray, preview: bool = False) -> DepthResult:
     """The embedded map at the photo's resolution, its edges following the photo's.
 
     Args:
         embedded: the file's depth (any size with the photo's aspect ratio).
         photo_pixels: float32 (H, W, 3) sRGB in [0, 1], the guide.
+        preview: True for a preview: the faster road (``upsample_disparity_for_preview``).
 
     Returns:
         A ``DepthResult`` (H, W); ``depth`` in metres when the map is metric.
     """
-    from refocus.depth.upsample import upsample_disparity
+    from refocus.depth.upsample import upsample_disparity, upsample_disparity_for_preview
 
-    disparity = upsample_disparity(embedded.disparity, photo_pixels)
+    upsample = upsample_disparity_for_preview if preview else upsample_disparity
+    disparity = upsample(embedded.disparity, photo_pixels)
     depth = 1.0 / np.maximum(disparity, 1e-6) if embedded.metric else None
     return DepthResult(disparity, depth)

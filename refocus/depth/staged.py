@@ -17,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from refocus.depth.base import DepthResult
-from refocus.depth.upsample import upsample_disparity
+from refocus.depth.upsample import upsample_disparity, upsample_disparity_for_preview
 
 #: Disparity below this (1/m) is "infinity" for a lens: beyond 10 km.
 MIN_METRIC_DISPARITY = 1.0 / 1e4
@@ -43,17 +43,21 @@ class NetworkDepth:
     def nbytes(self) -> int:
         return self.disparity.nbytes
 
-    def upsample(self, guide: np.ndarray) -> DepthResult:
+    def upsample(self, guide: np.ndarray, *, preview: bool = False) -> DepthResult:
         """Depth at ``guide``'s size, its edges following the guide's (``upsample_disparity``).
 
         Args:
             guide: the photo at the wanted size, (H, W, 3) uint8 or float32 sRGB in [0, 1].
+            preview: True for a preview: the faster road, filtered at the network map's size
+                with the photo's luma (``upsample_disparity_for_preview``); False for
+                full-resolution depth.
 
         Returns:
             ``DepthResult`` at (H, W); metric models also get ``depth`` (m) and ``focal_px``
             (pixels of this guide).
         """
-        disparity = np.maximum(upsample_disparity(self.disparity, guide), 0.0)
+        upsample = upsample_disparity_for_preview if preview else upsample_disparity
+        disparity = np.maximum(upsample(self.disparity, guide), 0.0)
         if not self.metric:
             return DepthResult(disparity=disparity)
         disparity = np.maximum(disparity, MIN_METRIC_DISPARITY)
