@@ -54,14 +54,18 @@ def test_a_foreground_drawn_too_small_is_rendered_with_its_own_blur(backend):
 
 def test_numpy_and_torch_snap_the_same_pixels():
     """One algorithm on both backends: the same decisions on a textured scene with an eroded
-    outline, a dilated one and a soft ramp."""
+    outline, a dilated one and a soft ramp, placed off-centre in a larger frame (the numpy
+    path works on the box around the edges, the torch path on the whole frame)."""
     img, truth, eroded = disc_scene()
     rng = np.random.default_rng(0)
     img = (img + rng.normal(0, 0.05, img.shape)).clip(0, 1).astype(np.float32)
     disparity = eroded.copy()
     disparity[:, 60:] = cv2.dilate(truth, np.ones((5, 5), np.uint8))[:, 60:]
     disparity[70:] = cv2.GaussianBlur(truth, (0, 0), 2.0)[70:]
+    pad = ((37, 50), (41, 30))
+    img = np.pad(img, pad + ((0, 0),), mode="edge")
+    disparity = np.pad(disparity, pad, mode="edge")
     a = snap_depth_edges(disparity, img, 20.0)
     b = snap_depth_edges(torch.from_numpy(disparity), torch.from_numpy(img), 20.0).numpy()
     assert (a != disparity).sum() > 100
-    assert (a != b).mean() < 1e-3
+    assert (a != b).sum() <= 2  # float rounding may flip a tie

@@ -11,42 +11,53 @@ from __future__ import annotations
 
 from refocus.render.backends import Array, Ops, active_box, ops_for
 
+# Measured on the robust bench's dev set (../shared/refocus-bench/robust/run_robust.py), mean
+# PSNR of perfect / network_like_guided / edge_erode3 depth in dB; the rules below took them
+# from 36.87 / 35.23 / 32.96 to 36.91 / 35.33 / 35.58.
+#
 # Half-width in pixels of the band in which a depth map mixes the two sides of a depth edge:
 # an 8-bit phone map or a 518 px network output upsampled 5-8x to the photo ramps across its
 # edges over about that many pixels on either side, and a network's outline is often 2-3 px
-# inside or outside the object's. (5 measured no better than 4 on the robust bench.)
+# inside or outside the object's. (5: 36.85 / 35.30 / 34.70, against 36.86 / 35.29 / 34.86.)
 EDGE_BAND = 4
-# A sharp step (a jump between neighbouring pixels of more than STEP_SHARPNESS of the
-# band's range) is a depth edge once it changes the blur by more than STEP_COC px: a rim of
-# 3 px left at the background's depth shows from about a pixel of blur on. (Only steps whose
-# blur changes by more than the band's width, 9 px, were edges before; the robust bench's
-# edge_erode3 went from 33.76 to 34.79 dB with this rule, 34.12 dB with STEP_COC 4.)
+# A sharp step (a jump between neighbouring pixels of more than STEP_SHARPNESS of the band's
+# range) is a depth edge once it changes the blur by more than STEP_COC px: a rim of 3 px
+# left at the background's depth shows from about a pixel of blur on. Before, only steps
+# whose blur changes by more than the band's width (9 px) were edges: edge_erode3 33.76 ->
+# 34.79 dB with this rule (34.65 with STEP_COC 2, 34.12 with 4).
 STEP_COC = 1.0
 STEP_SHARPNESS = 0.5
 # Each side's colours are modelled as a Gaussian with full colour covariance (a texture's
-# colours spread along a line in RGB: dark to light green, not towards grey), plus this noise
-# floor in sRGB, fitted to the side's pixels within MODEL_RADIUS px. A textured side accepts
-# a wider range of colours than a flat one, so texture does not flip correct pixels while a
-# clear colour edge does. (A Gaussian per channel: edge_erode3 34.79 -> 34.86 dB with the
-# covariance, edge_dilate3 35.79 -> 36.04, perfect 36.80 -> 36.86.)
+# colours spread along a line in RGB, dark to light green, not towards grey), plus this noise
+# floor in sRGB, fitted to the side's pixels within about MODEL_RADIUS px. A textured side
+# accepts a wider range of colours than a flat one, so texture does not flip correct pixels
+# while a clear colour edge does. (A Gaussian per channel: 36.80 / 35.14 / 34.79 against
+# 36.86 / 35.29 / 34.86; MODEL_RADIUS 8: 36.92 / 35.33 / 35.47 against 36.91 / 35.33 / 35.58.)
 EDGE_NOISE = 0.02
-MODEL_RADIUS = 8
+MODEL_RADIUS = 10
 # A side's model leaves out its pixels within EDGE_GUARD px of the other side: where the
 # map's edge is a few px off the photo's, those pixels hold the other side's colours, and a
 # model fitted to them accepts the very rim it should reject (a foreground 3 px too small:
 # the background's model, half of it the foreground's colours, kept the rim at the
-# background's depth). With the guard at 0 / 2 / 3 / 4 px, dev-set PSNR of perfect /
-# edge_erode3: 36.86 / 33.06, 36.90 / 34.51, 36.80 / 34.79, 36.70 / 33.79 (per-channel
-# models, before the rules below).
+# background's depth). Without the guard 36.86 / 35.23 / 33.06 (per-channel models, before
+# the step rule), with 3 px 36.79 / 35.12 / 33.76; now 2 px gives 36.91 / 35.31 / 34.20
+# (before the level margin) and 4 px 36.84 / 35.11 / 35.65.
 EDGE_GUARD = 3
 # How strongly a pixel's own disparity votes for its side against its colour, in units of the
 # colour cost (twice the negative log-likelihood): moving a pixel whose value is fully on one
-# side costs this much. 6 / 8 / 12 give 36.85 / 36.86 / 36.87 dB on perfect depth and 34.89 /
-# 34.86 / 34.78 on edge_erode3; 8 keeps perfect depth as good.
-EDGE_VALUE_PRIOR = 8.0
+# side costs this much. 4 / 5 / 8 give 36.90 / 36.91 / 36.91 dB on perfect depth and 35.61 /
+# 35.58 / 35.47 on edge_erode3.
+EDGE_VALUE_PRIOR = 5.0
 # Share of an edge's depth step below which two disparities count as one level (an 8-bit map
 # upsampled 5x ramps by about a fifth of the step per pixel, far above this).
 PLATEAU = 0.01
+# A pixel that is the highest or lowest of its 3 x 3 neighbourhood is a surface of its own
+# (a level: an object's rim between its nearer centre and the background) when it lies more
+# than this share of the step from both of the window's extremes. Nearer to one, it is the
+# map's wrong side next to a sloping surface (a floor behind an outline drawn too small) and
+# is decided by its colour: edge_erode3 34.76 -> 35.37 dB with 0.15 instead of 0.01 (0.25:
+# 35.38, but then a convex object's rim at t = 0.77 is merged into its centre).
+LEVEL_MARGIN = 0.15
 # The six distinct products of the colour channels: a covariance's entries.
 PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 
@@ -89,9 +100,13 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     jump = ops.window_max(disparity, 1) + ops.window_max(-disparity, 1)
     step = (strength * jump > STEP_COC) & (jump > STEP_SHARPNESS * (near - far))
     edge = (strength * (near - far) > 2 * r + 1) | (ops.window_max(ops.as_float(step), r) > 0.5)
-    box = active_box(ops, edge, m + r)  # every window around an edge pixel lies inside it
+    # every window around an edge pixel, and the wide one around each pixel of those, lies
+    # inside the box; it starts on the half-resolution grid of the frame (the same models as
+    # a backend that works on the whole frame)
+    box = active_box(ops, edge, 2 * m + r)
     if box is None:
         return disparity
+    box = tuple(slice(b.start // 2 * 2, b.stop) for b in box)
     d, srgb, edge, near, far = disparity[box], srgb[box], edge[box], near[box], far[box]
     t = (d - far) / (near - far).clip(1e-12, None)  # 0 on the far side ... 1 on the near side
     # Side of every pixel in a model window, against the extremes of a window wide enough to
@@ -102,13 +117,13 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     split = 0.5 * (wide_near + wide_far)
     on_near = ops.as_float(d > split)
     edge = edge & (near > split) & (far <= split)
-    # A ramp's pixels lie strictly between their neighbours' values. A pixel between the
-    # window's extremes that is the highest or lowest of its own 3 x 3 neighbourhood belongs to
-    # a level of its own (the middle depth where three meet, e.g. an object's rim between its
-    # nearer centre and the background): a surface, left as it is.
+    # A ramp's pixels lie strictly between their neighbours' values. A pixel well between the
+    # window's extremes (LEVEL_MARGIN) that is the highest or lowest of its own 3 x 3
+    # neighbourhood belongs to a level of its own (the middle depth where three meet, e.g. an
+    # object's rim between its nearer centre and the background): a surface, left as it is.
     tolerance = PLATEAU * (near - far)
     level = (ops.window_max(d, 1) - d <= tolerance) | (d + ops.window_max(-d, 1) <= tolerance)
-    edge = edge & ~(level & (t > PLATEAU) & (t < 1.0 - PLATEAU))
+    edge = edge & ~(level & (t > LEVEL_MARGIN) & (t < 1.0 - LEVEL_MARGIN))
     colour, t = srgb[edge], t[edge]  # decide the edge pixels only
 
     def weights(side: Array) -> Array:
