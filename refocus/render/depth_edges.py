@@ -58,6 +58,11 @@ PLATEAU = 0.01
 # is decided by its colour: edge_erode3 34.76 -> 35.37 dB with 0.15 instead of 0.01 (0.25:
 # 35.38, but then a convex object's rim at t = 0.77 is merged into its centre).
 LEVEL_MARGIN = 0.15
+# How far in px a pixel's decision looks (its band, the colour models around it and the wide
+# window that sides each model pixel): a crop rendered alone matches the whole render when it
+# is grown by this much more than the blur, and starts at even coordinates (the models are
+# fitted on the 2 x 2 cells of the crop's grid).
+REACH = 2 * (EDGE_BAND + MODEL_RADIUS) + 2
 # The six distinct products of the colour channels: a covariance's entries.
 PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 
