@@ -32,7 +32,7 @@ STEP_SHARPNESS = 0.5
 # floor in sRGB, fitted to the side's pixels within about MODEL_RADIUS px. A textured side
 # accepts a wider range of colours than a flat one, so texture does not flip correct pixels
 # while a clear colour edge does. (A Gaussian per channel: 36.80 / 35.14 / 34.79 against
-# 36.86 / 35.29 / 34.86; MODEL_RADIUS 8: 36.92 / 35.33 / 35.47 against 36.91 / 35.33 / 35.58.)
+# 36.86 / 35.29 / 34.86; MODEL_RADIUS 8: 36.91 / 35.32 / 35.47 against 36.91 / 35.33 / 35.58.)
 EDGE_NOISE = 0.02
 MODEL_RADIUS = 10
 # A side's model leaves out its pixels within EDGE_GUARD px of the other side: where the
