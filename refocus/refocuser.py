@@ -576,15 +576,17 @@ class Refocuser:
             float32 (y1 - y0, x1 - x0, 3) sRGB in [0, 1].
         """
         from refocus.overlays import expand_box
-        from refocus.render import render_bokeh
+        from refocus.render import depth_edges, render_bokeh
 
         disparity = prepared.depth.disparity
         if focus is None:
             focus = self.focus_value(prepared, focus_xy)
         lens = lens_at(disparity, focus_xy, settings, prepared.focal_px, focus)
         reach = max(float(disparity.max()) - float(np.min(lens.focus)), float(np.max(lens.focus)) - float(disparity.min()), 0.0)
-        margin = math.ceil(lens.strength * reach) + 2
+        # the blur's reach, and that of the depth-edge decisions the blur then spreads
+        margin = math.ceil(lens.strength * reach) + 2 + depth_edges.REACH
         gx0, gy0, gx1, gy1 = expand_box(box, margin, (prepared.width, prepared.height))
+        gx0, gy0 = gx0 // 2 * 2, gy0 // 2 * 2  # the depth edges' 2 x 2 cells as the whole photo's
         crop_focus = lens.focus[gy0:gy1, gx0:gx1] if isinstance(lens.focus, np.ndarray) else lens.focus
         rendered = render_bokeh(
             photo.pixels[gy0:gy1, gx0:gx1],
