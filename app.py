@@ -31,6 +31,11 @@ PAGE_JS = (Path(__file__).parent / "app_page.js").read_text()
 # SelectData, but it runs this function again, so the re-run reads the latest position.
 LAST_CLICK_JS = "(...inputs) => [...inputs.slice(0, -1), window.refocus ? window.refocus.click['{}'] : null]"
 SHOW_FOCUS_JS = "(marker) => { if (window.refocus) window.refocus.show(marker); return []; }"
+# The preview's re-renders (a click, a lens control, undo) show only Gradio's small timer, never
+# its "full" cover over the preview: that cover takes the clicks, so a click on the preview while
+# one renders (or as its mousedown makes a number box apply its value) would be lost. The long jobs
+# (depth, brush, full resolution, focus pull) keep their progress bars.
+PREVIEW = {"show_progress": "minimal"}
 DEPTH_SOURCE_CHOICES = [
     ("Auto: your map, else the photo's own, else the model", "auto"),
     ("The photo's own (iPhone, Google)", "embedded"),
@@ -202,14 +207,17 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         for image in (photo, result):
             image.select(
                 ui.on_click, [state, click_mode, *controls, band, click], view, js=LAST_CLICK_JS.format(image.elem_id),
-                trigger_mode="always_last", api_visibility="private", show_progress_on=[result],
+                trigger_mode="always_last", api_visibility="private", show_progress_on=[result], **PREVIEW,
             ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
         demo.load(None, js=PAGE_JS)
         for control in [*controls, band]:
             trigger = control.release if isinstance(control, gr.Slider) else control.input
-            trigger(ui.on_controls, [state, *controls, band], view, api_visibility="private", trigger_mode="always_last")
+            trigger(
+                ui.on_controls, [state, *controls, band], view, api_visibility="private", trigger_mode="always_last",
+                **PREVIEW,
+            )  # fmt: skip
         for button, handler in [(undo_button, ui.on_undo), (redo_button, ui.on_redo)]:
-            button.click(handler, [state, band], [*view, *controls], api_visibility="private").then(
+            button.click(handler, [state, band], [*view, *controls], api_visibility="private", **PREVIEW).then(
                 None, [marker], None, js=SHOW_FOCUS_JS
             )
         brush_inputs = [state, editor, brush_mode, brush_strength, brush_softness, *controls, band]
@@ -231,7 +239,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         pull_button.click(ui.on_focus_pull, pull_inputs, [pull_video, pull_file], api_visibility="private", **HEAVY)
         save_preset_button.click(ui.on_save_preset, controls, [preset_file], api_visibility="private")
         load_preset_button.upload(ui.on_load_preset, [load_preset_button], controls, api_visibility="private").then(
-            ui.on_controls, [state, *controls, band], view, api_visibility="private"
+            ui.on_controls, [state, *controls, band], view, api_visibility="private", **PREVIEW
         )
         gr.Examples(
             [[str(p)] for p in sorted(EXAMPLES_DIR.glob("*.jpg"))],

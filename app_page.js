@@ -78,11 +78,24 @@
     }
   }, true);
 
-  // A slider's number box applies its value when it loses focus; Enter should apply it too.
+  // A slider's number box applies its value when it loses focus; Enter should apply it too, and
+  // the box keeps the keyboard focus (to type the next value).
+  const isNumberBox = (el) => el && el.matches && el.matches("input[type=number]");
   document.addEventListener("keydown", (ev) => {
-    if (ev.key !== "Enter" || !ev.target.matches || !ev.target.matches("input[type=number]")) return;
+    if (ev.key !== "Enter" || !isNumberBox(ev.target)) return;
     ev.target.blur();
     ev.target.focus();
+  }, true);
+  // Gradio applies the box's value on every blur, changed or not: after Enter the next click
+  // elsewhere (on the preview, say) would start a needless render racing the click's own, and
+  // the later to finish would win. So a blur with the value the box had when it took the focus
+  // is kept from Gradio (this capturing listener runs before the box's own).
+  const valueAtFocus = new WeakMap();
+  document.addEventListener("focus", (ev) => {
+    if (isNumberBox(ev.target)) valueAtFocus.set(ev.target, ev.target.value);
+  }, true);
+  document.addEventListener("blur", (ev) => {
+    if (isNumberBox(ev.target) && valueAtFocus.get(ev.target) === ev.target.value) ev.stopPropagation();
   }, true);
 
   // New pictures load and layouts change (tabs, resizing): keep the rings on the focus.

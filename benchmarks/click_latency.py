@@ -23,6 +23,7 @@ from PIL import Image
 
 from refocus.server import RefocusApp
 from tests.browser import (
+    answers,
     chromium,
     image_point,
     launch_app,
@@ -32,16 +33,9 @@ from tests.browser import (
     set_number,
     upload_depth_map,
     upload_photo,
+    wait_for_answer,
     wait_until_settled,
 )
-
-ANSWERED_JS = "() => window.refocus.answered"
-# The page has shown an answer after ``old`` and the preview picture in it has loaded.
-NEW_ANSWER_JS = (
-    "(old) => { const img = document.querySelector('#result img');"
-    " return window.refocus.answered > old && img && img.complete; }"
-)
-
 
 def make_photo(folder: Path, megapixels: float) -> tuple[Path, Path]:
     """A 3:2 scene of ``megapixels``: a textured near card on the left over a textured far wall,
@@ -69,18 +63,16 @@ def main() -> None:
     with launch_app(RefocusApp(device="cpu")) as url, chromium() as browser, open_app(browser, url) as page:
         upload_depth_map(page, depth)
         upload_photo(page, photo)
-        # Tab, not Enter: a number box that keeps the keyboard focus re-applies its value when the
-        # first click blurs it, and that render's progress overlay takes the click.
-        set_number(page, "Aperture (f-number): smaller = more blur", args.f_number, key="Tab")
+        set_number(page, "Aperture (f-number): smaller = more blur", args.f_number)  # Enter
         wait_until_settled(page)
         page.locator("#result img").first.scroll_into_view_if_needed()  # mouse clicks need it on screen
         rng = np.random.default_rng(1)
         for _ in range(args.clicks):
-            old = page.evaluate(ANSWERED_JS)
+            old = answers(page)
             x, y = image_point(page, "#result", rng.uniform(0.1, 0.9), rng.uniform(0.1, 0.9))
             start = time.perf_counter()
             page.mouse.click(x, y)
-            page.wait_for_function(NEW_ANSWER_JS, arg=old, timeout=60_000)
+            wait_for_answer(page, old)
             latencies.append(time.perf_counter() - start)
     print("| click | latency (ms) |\n| ---: | ---: |")
     for i, t in enumerate(latencies, 1):

@@ -19,16 +19,27 @@ import numpy as np
 from PIL import Image
 
 import app as app_module
+from tests.browser import (
+    answers,
+    chromium,
+    click_image,
+    launch_app,
+    open_app,
+    set_number,
+    upload_depth_map,
+    upload_photo,
+    wait_for_answer,
+    wait_until_settled,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 SCENE = REPO.parent / "shared" / "refocus-bench" / "scenes" / "scene_0001"
+VIEWPORT = {"width": 1400, "height": 900}
 
 
 def main() -> None:
     if not SCENE.is_dir():
         sys.exit(f"{SCENE} is missing: this script needs ../shared/refocus-bench.")
-    from playwright.sync_api import sync_playwright
-
     work = Path(tempfile.mkdtemp())
     photo = work / "scene.png"
     shutil.copy(SCENE / "pinhole.png", photo)
@@ -37,35 +48,22 @@ def main() -> None:
     focus = (224, 205)  # the striped cylinder in the middle distance
 
     refocus_app = app_module.RefocusApp(device="cpu")
-    demo = app_module.build_demo(refocus_app)
-    demo.queue()
-    _, url, _ = demo.launch(server_name="127.0.0.1", server_port=7871, prevent_thread_lock=True, quiet=True)
-    with sync_playwright() as p:
-        browser = p.chromium.launch(
-            executable_path=shutil.which("chromium") or "/usr/bin/chromium",
-            args=["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-background-networking"],
-        )
-        page = browser.new_page(viewport={"width": 1400, "height": 900})
-        page.goto(url)
+    with launch_app(refocus_app) as url, chromium() as browser, open_app(browser, url, VIEWPORT) as page:
         page.get_by_text("Depth map", exact=True).first.click()  # open the accordion
         page.get_by_label("Depth (bright = far)").check()
         # The depth map first, so the photo never waits for a depth network.
-        page.locator("#depth-upload input[type=file]").set_input_files(str(work / "depth.npy"))
-        page.locator("#photo input[type=file]").set_input_files(str(photo))
-        page.wait_for_function("() => document.querySelector('#result img')?.src", timeout=60_000)
-        page.get_by_label("Aperture (f-number): smaller = more blur").first.fill("1.4")
-        page.keyboard.press("Enter")
-        old = page.locator("#result img").first.get_attribute("src")
-        box = page.locator("#photo img").first.bounding_box()
-        scale = box["width"] / 480
-        page.locator("#photo img").first.click(position={"x": focus[0] * scale, "y": focus[1] * scale})
-        page.wait_for_function(
-            "(old) => document.querySelector('#result img')?.src !== old", arg=old, timeout=60_000
-        )
-        page.wait_for_timeout(500)
+        upload_depth_map(page, work / "depth.npy")
+        upload_photo(page, photo)
+        set_number(page, "Aperture (f-number): smaller = more blur", 1.4)  # Enter
+        wait_until_settled(page)
+        # Click as a user does, with the mouse at the picture's pixels, and wait for the page to
+        # show the server's answer (benchmarks/click_latency.py clicks the same way).
+        width, height = Image.open(photo).size
+        old = answers(page)
+        click_image(page, "#photo", focus[0] / width, focus[1] / height)  # the mouse at ``image_point``
+        wait_for_answer(page, old)
+        wait_until_settled(page, quiet_s=0.5)
         page.screenshot(path=str(REPO / "docs" / "screenshot.png"))
-        browser.close()
-    demo.close()
 
     from refocus.io import load_photo, save_png
     from refocus.refocuser import LensSettings

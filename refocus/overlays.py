@@ -1,4 +1,4 @@
-"""Pictures that help people judge focus: the in-focus band, a depth legend, a focus ring, a zoom.
+"""Pictures that help people judge focus: the in-focus band, a depth legend, a zoom.
 
 All take and return numpy arrays; none renders bokeh. Images are sRGB-encoded, either float32
 in [0, 1] or uint8; each function says which it returns.
@@ -112,33 +112,6 @@ def _depth_label(value: float, disparity: np.ndarray, depth_m: np.ndarray) -> st
     return f"{metres:.1f} m" if metres < 100 else f"{metres:.0f} m"
 
 
-def draw_focus_ring(image: np.ndarray, xy: tuple[float, float], radius: float | None = None) -> np.ndarray:
-    """uint8 copy of ``image`` with a ring around ``xy`` that leaves the point itself visible.
-
-    A white ring with dark outlines (visible on any background) and four short ticks pointing
-    in from outside, so the eye finds the centre; nothing is drawn within ``0.8 * radius`` of it.
-
-    Args:
-        image: (H, W, 3) sRGB, float in [0, 1] or uint8.
-        xy: the focus point in pixels of ``image``.
-        radius: ring radius in pixels; default 2 % of the long edge, at least 8.
-
-    Returns:
-        uint8 (H, W, 3) RGB.
-    """
-    out = np.ascontiguousarray(_as_uint8(image))
-    r = max(8, round(0.02 * max(out.shape[:2]))) if radius is None else max(3, round(radius))
-    cx, cy = round(xy[0]), round(xy[1])
-    cv2.circle(out, (cx, cy), r, (0, 0, 0), 4, cv2.LINE_AA)
-    cv2.circle(out, (cx, cy), r, (255, 255, 255), 2, cv2.LINE_AA)
-    for dx, dy in ((1, 0), (-1, 0), (0, 1), (0, -1)):
-        start = (cx + dx * (r + 2), cy + dy * (r + 2))
-        end = (cx + dx * (r + max(4, r // 2)), cy + dy * (r + max(4, r // 2)))
-        cv2.line(out, start, end, (0, 0, 0), 4, cv2.LINE_AA)
-        cv2.line(out, start, end, (255, 255, 255), 2, cv2.LINE_AA)
-    return out
-
-
 def zoom_box(xy: tuple[float, float], image_size: tuple[int, int], size: int = 384) -> tuple[int, int, int, int]:
     """The 1:1 crop ``(x0, y0, x1, y1)`` of a ``size``-pixel square centred on ``xy``, kept inside the image.
 
@@ -165,8 +138,3 @@ def expand_box(
 def _as_float(image: np.ndarray) -> np.ndarray:
     pixels = np.asarray(image)
     return pixels.astype(np.float32) / 255.0 if pixels.dtype == np.uint8 else pixels.astype(np.float32)
-
-
-def _as_uint8(image: np.ndarray) -> np.ndarray:
-    pixels = np.asarray(image)
-    return pixels.copy() if pixels.dtype == np.uint8 else np.clip(np.rint(pixels * 255.0), 0, 255).astype(np.uint8)

@@ -171,6 +171,25 @@ def click_image(page, selector: str, fx: float, fy: float) -> None:
     page.mouse.click(*image_point(page, selector, fx, fy))
 
 
+def answers(page) -> int:
+    """How many server answers the page has shown (``window.refocus.answered``, ``app_page.js``).
+
+    A click's answer is what to wait on, not a new preview address: a click at the same depth
+    gives the same preview.
+    """
+    return page.evaluate("() => window.refocus.answered")
+
+
+def wait_for_answer(page, old: int, timeout_ms: int = TIMEOUT_MS) -> None:
+    """Wait until the page has shown an answer after its ``old``-th and the preview in it has loaded."""
+    page.wait_for_function(
+        "(old) => { const img = document.querySelector('#result img');"
+        " return window.refocus.answered > old && img && img.complete; }",
+        arg=old,
+        timeout=timeout_ms,
+    )
+
+
 def error_toasts(page) -> int:
     """How many error toasts the page shows."""
     return page.locator(".toast-body.error").count()

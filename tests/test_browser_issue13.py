@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from browser import (
+    answers,
     click_image,
     fetch_image,
     image_point,
@@ -22,6 +23,7 @@ from browser import (
     sharpness_at,
     upload_depth_map,
     upload_photo,
+    wait_for_answer,
     wait_for_new_src,
     wait_until_settled,
 )
@@ -32,6 +34,7 @@ FULL_FILE = "#full-file"
 DEPTH_VIEW = "#depth-view"
 # Two points of the 12 MP scene at different depths: the top and the bottom of a receding floor.
 UPPER, LOWER = (0.75, 0.3), (0.75, 0.75)
+NEAR, FAR = (0.25, 0.5), (0.75, 0.5)  # the textured scene's near card and far wall
 
 
 def big_scene(folder: Path) -> tuple[Path, Path]:
@@ -75,14 +78,16 @@ def focused_on(page, first, second) -> bool:
     return sharpness_at(preview, *second) > sharpness_at(preview, *first)
 
 
-def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_app):
+# On the preview too: while the first click renders, nothing may cover it and take the second.
+@pytest.mark.parametrize("image", ["#photo", "#result"])
+def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_app, image):
     page = big_app
     for first, second in [(UPPER, LOWER), (LOWER, UPPER)]:  # both ways: no side wins by luck
-        click_image(page, "#photo", *second)
+        click_image(page, image, *second)
         assert focused_on(page, first, second)  # a known start
-        click_image(page, "#photo", *first)
+        click_image(page, image, *first)
         page.wait_for_timeout(100)
-        click_image(page, "#photo", *second)
+        click_image(page, image, *second)
         assert focused_on(page, first, second), f"the second click at {second} was lost"
 
 
@@ -105,6 +110,28 @@ def test_enter_applies_a_typed_f_number(browser, server, tmp_path):
         first = upload_photo(page, save_photo(tmp_path / "photo.png", image))
         set_number(page, APERTURE, 8.0)  # Enter, and the box keeps the keyboard focus
         wait_for_new_src(page, "#result", first, timeout_ms=10_000)
+
+
+def test_a_click_on_the_preview_after_enter_in_the_f_number_box_is_honoured(browser, server, tmp_path, monkeypatch):
+    refocus_app, url = server
+    image, disparity = textured_scene(320, 240)
+    with open_app(browser, url) as page:
+        upload_depth_map(page, save_disparity(tmp_path / "depth.png", disparity))
+        first = upload_photo(page, save_photo(tmp_path / "photo.png", image))  # focused on the near card
+        set_number(page, APERTURE, 1.4)  # Enter: the box keeps the keyboard focus
+        wait_for_new_src(page, "#result", first, timeout_ms=10_000)
+        wait_until_settled(page, quiet_s=1.0)
+        renders = []
+        render_preview = refocus_app.render_preview
+        monkeypatch.setattr(refocus_app, "render_preview", lambda *a: renders.append(1) or render_preview(*a))
+        answered = answers(page)
+        click_image(page, "#result", *FAR)  # its mousedown takes the focus from the box
+        wait_for_answer(page, answered, timeout_ms=10_000)
+        preview = fetch_image(page, wait_until_settled(page, quiet_s=1.0))
+        assert answers(page) == answered + 1, "one click, one answer"
+        assert len(renders) == 1, "the box's unchanged value was applied again, racing the click's render"
+        assert page.evaluate("() => window.refocus.focus.fx") == pytest.approx(FAR[0], abs=0.02)
+        assert sharpness_at(preview, *FAR) > 1.5 * sharpness_at(preview, *NEAR), "the preview did not refocus"
 
 
 def test_a_new_photo_shows_its_own_depth_not_the_previous_photos_map(browser, server, tmp_path):

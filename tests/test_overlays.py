@@ -1,4 +1,4 @@
-"""Focus band tint, depth legend, focus ring and 1:1 zoom."""
+"""Focus band tint, depth legend and 1:1 zoom."""
 
 import numpy as np
 import pytest
@@ -6,7 +6,7 @@ import pytest
 from conftest import sharpness, textured_scene
 from refocus import render_bokeh
 from refocus.io import colorize_disparity
-from refocus.overlays import depth_legend, draw_focus_ring, expand_box, focus_band_overlay, zoom_box
+from refocus.overlays import depth_legend, expand_box, focus_band_overlay, zoom_box
 
 
 def test_the_band_tints_what_renders_sharp_and_leaves_the_rest():
@@ -54,15 +54,6 @@ def test_legend_labels_metres_when_depth_is_metric(monkeypatch):
     labels.clear()
     depth_legend(1.0 / depth, ticks=2)
     assert labels == ["1.00 near", "0.00 far"]
-
-
-def test_ring_leaves_the_focus_point_visible():
-    image = np.zeros((200, 300, 3), np.float32)
-    out = draw_focus_ring(image, (150, 100), radius=20)
-    assert out.dtype == np.uint8 and out.max() == 255  # drawn
-    yy, xx = np.mgrid[:200, :300]
-    assert out[np.hypot(xx - 150, yy - 100) <= 15].max() == 0  # nothing within 0.75 radius of the point
-    assert image.max() == 0  # the input is untouched
 
 
 def test_zoom_box_is_centred_and_stays_inside_the_image():
