@@ -152,7 +152,8 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                     with gr.Tab("Depth"):
                         with gr.Row():
                             depth_view = gr.Image(
-                                label="Depth (bright = near)", interactive=False, elem_id="depth-view", scale=4
+                                label="Depth (bright = near)", interactive=False, elem_id="depth-view", scale=4,
+                                format="jpeg",  # Gradio's default WebP encode took 45-80 ms per photo
                             )
                             legend = gr.Image(
                                 label="Legend", show_label=False, buttons=[], interactive=False,
