@@ -19,10 +19,11 @@ from refocus.render.layers import Layer
 
 
 def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s: int,
-               frame_size: tuple[int, int]) -> tuple[Array, Array, Array | None]:
+               frame_size: tuple[int, int], lit: bool = True) -> tuple[Array, Array, Array | None]:
     """Blur the premultiplied stacks (N, hb, wb, C) of a batch of layers at 1/s resolution, each
     with the aperture kernel of its radius. ``frame_size`` = (W, H) of the full frame (the cat's
-    eye varies over it).
+    eye varies over it). ``lit``: whether the batch may hold energy above white (False skips
+    looking for it).
 
     Returns the stacks at 1/s before the blur and after it, (N, ceil(hb/s), ceil(wb/s), C)
     each, and, where s > 1 and some layer holds energy above white, that energy blurred at full
@@ -30,7 +31,7 @@ def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s
     """
     n = stack.shape[0]
     lights = None
-    if s > 1:  # energy above white, blurred apart at full resolution
+    if s > 1 and lit:  # energy above white, blurred apart at full resolution
         lights = (stack[..., :3] - stack[..., 3:4]).clip(0.0, None)
         if bool(lights.max() > 0.0):
             stack[..., :3] -= lights

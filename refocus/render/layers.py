@@ -220,11 +220,22 @@ def layer_stack(ops: Ops, source: Array, batch: list[Layer]) -> Array:
         canvas[..., 3] = -1.0
         for i, ly in enumerate(batch):
             canvas[i, :ly.height, :ly.width] = source[ly.y0:ly.y1, ly.x0:ly.x1]
-    k = ops.asarray(np.array([ly.k for ly in batch], np.float32).reshape(n, 1, 1, 1))
-    ids = canvas[..., 3:4]
-    stack = ops.empty((*canvas.shape[:3], 5))
-    stack[..., 3:4] = ids == k
-    stack[..., :3] = canvas[..., :3] * stack[..., 3:4]
-    stack[..., 4:5] = ids < k
-    stack[..., 4:5] -= 1.0
+    return premultiplied(ops, canvas, [ly.k for ly in batch])
+
+
+def premultiplied(ops: Ops, canvas: Array, ks: list[int], planar: bool = False) -> Array:
+    """The stacks (N, h, w, 5) of ``layer_stack`` from crops (N, h, w, 4) of [linear colour,
+    layer index], crop i holding layer ks[i]; ``planar``: channels first, (4, N, h, w) ->
+    (5, N, h, w)."""
+    def ch(a: Array, i: int, j: int) -> Array:  # channels i..j-1
+        return a[i:j] if planar else a[..., i:j]
+
+    n = len(ks)
+    k = ops.asarray(np.array(ks, np.float32).reshape((1, n, 1, 1) if planar else (n, 1, 1, 1)))
+    ids = ch(canvas, 3, 4)
+    stack = ops.empty((5, *canvas.shape[1:]) if planar else (*canvas.shape[:3], 5))
+    ch(stack, 3, 4)[...] = ids == k
+    ch(stack, 0, 3)[...] = ch(canvas, 0, 3) * ch(stack, 3, 4)
+    ch(stack, 4, 5)[...] = ids < k
+    ch(stack, 4, 5)[...] -= 1.0
     return stack
