@@ -20,7 +20,7 @@ from refocus.render.layers import Layer
 
 def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s: int,
                frame_size: tuple[int, int], lit: bool = True) -> tuple[Array, Array, Array | None]:
-    """Blur the premultiplied stacks (N, hb, wb, C) of a batch of layers at 1/s resolution, each
+    """Blur the premultiplied stacks, planar (C, N, hb, wb), of a batch of layers at 1/s resolution, each
     with the aperture kernel of its radius. ``frame_size`` = (W, H) of the full frame (the cat's
     eye varies over it). ``lit``: whether the batch may hold energy above white (False skips
     looking for it).
@@ -29,12 +29,13 @@ def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s
     each, and, where s > 1 and some layer holds energy above white, that energy blurred at full
     resolution, (N, hb, wb, 3) (else None); the stacks at 1/s then hold the rest.
     """
-    n = stack.shape[0]
+    n = stack.shape[1]
     lights = None
     if s > 1 and lit:  # energy above white, blurred apart at full resolution
-        lights = (stack[..., :3] - stack[..., 3:4]).clip(0.0, None)
+        lights = (stack[:3] - stack[3:4]).clip(0.0, None)
         if bool(lights.max() > 0.0):
-            stack[..., :3] -= lights
+            stack[:3] -= lights
+            lights = ops.interleave(lights)
         else:
             lights = None
     small = ops.tent_downsample(stack, s)

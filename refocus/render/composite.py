@@ -40,10 +40,13 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
     H, W = coc.shape
     index, layers = plan_layers(ops, coc, relative_width)
     grid = Grid(H, W)
-    source = None  # colour and layer index in one (H, W, 4) array: one copy gathers a layer's crop
+    # colour and layer index in one planar array: one copy gathers a layer's crop or tiles
+    padded = grid.padded_source(ops, linear, index)
+    source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
+    lit = lit_layers(ops, linear, index)
     tiles = {} if aperture.varies_over_frame else occupied_tiles(ops, index, layers)
     acc_tiles = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))  # the frame, padded to whole tiles
-    tiled = Tiled(ops, grid, grid.padded_source(ops, linear, index), acc_tiles) if tiles else None
+    tiled = Tiled(ops, grid, padded, acc_tiles)
     acc = acc_tiles[:H, :W]
     behind = False  # whether anything is composited yet
     for run in runs(layers, fine_radius, (H, W)):
@@ -54,9 +57,6 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
                 behind = True
             continue
         target = Full(ops, acc) if s == 1 else Reduced(ops, acc, run, behind)
-        if source is None:
-            source = ops.cat([linear, ops.as_float(index)[..., None]])
-            lit = lit_layers(ops, linear, index)
         for batch in batches(run.layers, ops.batch_pixels):
             small, blurred, lights = blur_stack(ops, layer_stack(ops, source, batch), batch, aperture, s, (W, H),
                                                 lit=any(lit[ly.k] for ly in batch))
@@ -119,7 +119,7 @@ class Tiled:
                                                               small.shape[1] * f)[:ly.height, :ly.width]
         for start in range(0, len(ty), TILE_BATCH):
             y, x = ty[start:start + TILE_BATCH], tx[start:start + TILE_BATCH]
-            stack = premultiplied(ops, grid.windows(ops, source, y, x, h), [k] * len(y), planar=True)
+            stack = premultiplied(ops, grid.windows(ops, source, y, x, h), [k] * len(y))
             under = ops.planes(cores[y, x])
             if fill is not None:
                 missing = hidden(ops, under[3:4], stack[3:4, :, h:h + T, h:h + T])

@@ -203,39 +203,36 @@ def batches(layers: list[Layer], max_pixels: int) -> Iterator[list[Layer]]:
 
 
 def layer_stack(ops: Ops, source: Array, batch: list[Layer]) -> Array:
-    """The premultiplied stacks of a batch of layers, (N, hb, wb, 5): colour x own, own (0/1
-    coverage), and nearer - 1 (-1 where nothing nearer is; zero padding then counts the world
-    outside the frame as an occluder, behind which the layer continues too).
+    """The premultiplied stacks of a batch of layers, planar (5, N, hb, wb): colour x own, own
+    (0/1 coverage), and nearer - 1 (-1 where nothing nearer is; zero padding then counts the
+    world outside the frame as an occluder, behind which the layer continues too).
 
-    ``source`` (H, W, 4) is [linear colour, layer index]. Each crop sits at the top left of a
-    common (hb, wb) canvas (the largest crop) whose rest has index -1, nearer than every layer,
-    so the stack is zero there, as zero padding is.
+    ``source`` (4, H, W) is [linear colour, layer index], planar. Each crop sits at the top left
+    of a common (hb, wb) canvas (the largest crop) whose rest has index -1, nearer than every
+    layer, so the stack is zero there, as zero padding is.
     """
     n = len(batch)
     if n == 1:
         ly = batch[0]
-        canvas = source[None, ly.y0:ly.y1, ly.x0:ly.x1]
+        canvas = source[:, None, ly.y0:ly.y1, ly.x0:ly.x1]
     else:
-        canvas = ops.zeros((n, max(ly.height for ly in batch), max(ly.width for ly in batch), 4))
-        canvas[..., 3] = -1.0
+        canvas = ops.zeros((4, n, max(ly.height for ly in batch), max(ly.width for ly in batch)))
+        canvas[3] = -1.0
         for i, ly in enumerate(batch):
-            canvas[i, :ly.height, :ly.width] = source[ly.y0:ly.y1, ly.x0:ly.x1]
+            canvas[:, i, :ly.height, :ly.width] = source[:, ly.y0:ly.y1, ly.x0:ly.x1]
     return premultiplied(ops, canvas, [ly.k for ly in batch])
 
 
-def premultiplied(ops: Ops, canvas: Array, ks: list[int], planar: bool = False) -> Array:
-    """The stacks (N, h, w, 5) of ``layer_stack`` from crops (N, h, w, 4) of [linear colour,
-    layer index], crop i holding layer ks[i]; ``planar``: channels first, (4, N, h, w) ->
-    (5, N, h, w)."""
-    def ch(a: Array, i: int, j: int) -> Array:  # channels i..j-1
-        return a[i:j] if planar else a[..., i:j]
-
-    n = len(ks)
-    k = ops.asarray(np.array(ks, np.float32).reshape((1, n, 1, 1) if planar else (n, 1, 1, 1)))
-    ids = ch(canvas, 3, 4)
-    stack = ops.empty((5, *canvas.shape[1:]) if planar else (*canvas.shape[:3], 5))
-    ch(stack, 3, 4)[...] = ids == k
-    ch(stack, 0, 3)[...] = ch(canvas, 0, 3) * ch(stack, 3, 4)
-    ch(stack, 4, 5)[...] = ids < k
-    ch(stack, 4, 5)[...] -= 1.0
+def premultiplied(ops: Ops, canvas: Array, ks: list[int]) -> Array:
+    """The stacks of ``layer_stack``, (5, N, h, w) from crops (4, N, h, w) of [linear colour,
+    layer index], crop i holding layer ks[i]. Planar (channels first) because numpy's products
+    with a per-pixel factor are several times faster on contiguous planes than on interleaved
+    channels."""
+    k = ops.asarray(np.array(ks, np.float32).reshape(1, len(ks), 1, 1))
+    ids = canvas[3:4]
+    stack = ops.empty((5, *canvas.shape[1:]))
+    stack[3:4] = ids == k
+    stack[:3] = canvas[:3] * stack[3:4]
+    stack[4:5] = ids < k
+    stack[4:5] -= 1.0
     return stack
