@@ -61,9 +61,36 @@ def _stacked(layers: list[np.ndarray]) -> np.ndarray:
     return np.ascontiguousarray(layers[0])[None] if len(layers) == 1 else np.stack(layers)
 
 
-class NumpyOps:
+class SameCalls:
+    """The operations that are the same call in numpy and in torch, given the array module
+    ``xp`` a backend sets."""
+
+    xp: Any
+
+    def maximum(self, a: Array, b: Array) -> Array:
+        return self.xp.maximum(a, b)
+
+    def where(self, condition: Array, a: Array, b: Array) -> Array:
+        return self.xp.where(condition, a, b)
+
+    def sign(self, x: Array) -> Array:
+        return self.xp.sign(x)
+
+    def isfinite(self, x: Array) -> Array:
+        return self.xp.isfinite(x)
+
+    def log(self, x: Array) -> Array:
+        return self.xp.log(x)
+
+    def nan_to_num(self, x: Array) -> Array:
+        return self.xp.nan_to_num(x, nan=0.0)
+
+
+class NumpyOps(SameCalls):
     """The CPU backend: numpy arrays, OpenCV filters. Layers are blurred one at a time (a batch
     would only cost memory here), and reading a value to decide work is free."""
+
+    xp = np
 
     batch_pixels = 0  # every layer is its own batch
     branch_on_values = True  # skip work after looking at the data (no device to sync)
@@ -86,16 +113,7 @@ class NumpyOps:
             x = x.detach().cpu().numpy()
         return np.ascontiguousarray(x, dtype=np.float32)
 
-    # --- elementwise and reductions
-    maximum = staticmethod(np.maximum)
-    where = staticmethod(np.where)
-    sign = staticmethod(np.sign)
-    isfinite = staticmethod(np.isfinite)
-    log = staticmethod(np.log)
-
-    def nan_to_num(self, x: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(x, nan=0.0)
-
+    # --- elementwise and reductions (and those of ``SameCalls``)
     def pow(self, x: np.ndarray, p: float) -> np.ndarray:
         """x ** p for x >= 0 (OpenCV's is multi-threaded and several times numpy's speed)."""
         return cv2.pow(np.ascontiguousarray(x).reshape(-1, 1), p).reshape(x.shape)
@@ -105,9 +123,6 @@ class NumpyOps:
 
     def mean_hw(self, x: np.ndarray) -> np.ndarray:
         return x.mean(axis=(0, 1), keepdims=True, dtype=np.float32)
-
-    def cat(self, xs: Sequence[np.ndarray]) -> np.ndarray:
-        return np.concatenate(xs, axis=-1)
 
     def as_float(self, x: np.ndarray) -> np.ndarray:
         return x.astype(np.float32)
@@ -224,8 +239,10 @@ class NumpyOps:
         return out.reshape(x.shape)
 
 
-class TorchOps:
+class TorchOps(SameCalls):
     """The torch backend (CUDA; also runs on the CPU, for tests and launch counts)."""
+
+    xp = torch
 
     batch_pixels = 1 << 25  # largest batch of one blur (layers x crop pixels)
     branch_on_values = False  # no host syncs to decide work: multiply by a 0/1 gate instead
@@ -250,16 +267,7 @@ class TorchOps:
         t = x.detach() if isinstance(x, torch.Tensor) else torch.from_numpy(np.ascontiguousarray(x))
         return t.to(device=self.device, dtype=torch.float32).contiguous()
 
-    # --- elementwise and reductions
-    maximum = staticmethod(torch.maximum)
-    where = staticmethod(torch.where)
-    sign = staticmethod(torch.sign)
-    isfinite = staticmethod(torch.isfinite)
-    log = staticmethod(torch.log)
-
-    def nan_to_num(self, x: torch.Tensor) -> torch.Tensor:
-        return torch.nan_to_num(x, nan=0.0)
-
+    # --- elementwise and reductions (and those of ``SameCalls``)
     def pow(self, x: torch.Tensor, p: float) -> torch.Tensor:
         return x ** p
 
@@ -268,9 +276,6 @@ class TorchOps:
 
     def mean_hw(self, x: torch.Tensor) -> torch.Tensor:
         return x.mean(dim=(0, 1), keepdim=True)
-
-    def cat(self, xs: Sequence[torch.Tensor]) -> torch.Tensor:
-        return torch.cat(list(xs), dim=-1)
 
     def as_float(self, x: torch.Tensor) -> torch.Tensor:
         return x.to(torch.float32)
