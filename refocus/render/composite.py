@@ -202,9 +202,11 @@ class Reduced:
         h, w = run.y1 - run.y0, run.x1 - run.x0
         if self.back is not None:  # U -> P
             self.state[..., :4] -= self.state[..., 4:] * self.back
-        up = ops.upsample(self.state, self.state.shape[0] * s, self.state.shape[1] * s)[:h, :w]
+        # P and T upsampled apart: OpenCV resizes 4 channels and 1 fast, 5 slowly
+        size = self.state.shape[0] * s, self.state.shape[1] * s
+        colour, transmittance = ops.upsample(self.state[..., :4], *size), ops.upsample(self.state[..., 4:], *size)
         region = self.acc[run.y0:run.y1, run.x0:run.x1]
-        ops.addcmul(up[..., :4], up[..., 4:], region, out=region)
+        ops.addcmul(colour[:h, :w], transmittance[:h, :w], region, out=region)
         for ly, lights in self.lights:
             colour = self.acc[ly.y0:ly.y1, ly.x0:ly.x1, :3]
             colour += lights
