@@ -27,8 +27,8 @@ from refocus.render.layers import Layer, Run, batches, layer_stack, plan_layers,
 from refocus.render.occlusion import extend, extend_behind_occluders, fill_estimate, fill_hidden, hidden
 from refocus.render.tiles import MAX_HALO, TILE, Grid, halo, occupied_tiles
 
-# Tiles of one layer processed at once (memory: about 115 kB per tile of a 5-channel stack).
-TILE_BATCH = 256
+# Tiles of one layer processed at once (memory: up to 40 kB per tile of a 5-channel stack).
+TILE_BATCH = 1024
 
 
 def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fine_radius: float,

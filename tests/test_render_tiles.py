@@ -1,0 +1,71 @@
+"""The tiled composite of full-resolution layers (refocus/render/tiles.py) must render exactly
+what the composite over each layer's crop box renders: same blur, extension, fill and
+composite, only less work."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from refocus.render import Aperture, NumpyOps, TorchOps
+from refocus.render.blur import blur_stack
+from refocus.render.composite import Full, Tiled
+from refocus.render.layers import Layer, layer_stack, plan_layers
+from refocus.render.occlusion import extend_behind_occluders, fill_hidden
+from refocus.render.tiles import MAX_HALO, SUB, TILE, Grid, halo, occupied_tiles
+
+
+def contour_scene(H: int = 150, W: int = 170) -> tuple[np.ndarray, np.ndarray]:
+    """Linear colour (H, W, 3) and a signed CoC (H, W) as real depth gives it: a far wall, a
+    receding floor (a ramp through many 1 px layers) and a near disc whose rim is a thin
+    contour of in-between depth; every radius is below 6 px (all at full resolution)."""
+    rng = np.random.default_rng(3)
+    linear = rng.random((H, W, 3)).astype(np.float32)
+    y, x = np.mgrid[0:H, 0:W].astype(np.float32)
+    coc = np.full((H, W), 4.6, np.float32)
+    floor = y > 0.55 * H
+    coc[floor] = 4.6 - 8.0 * (y[floor] / H - 0.55)
+    d = np.hypot(y - 0.4 * H, x - 0.6 * W)
+    coc[d < 30] = -2.2
+    coc[(d >= 30) & (d < 32)] = 0.9
+    return linear, coc
+
+
+@pytest.mark.parametrize("backend", [NumpyOps(), TorchOps("cpu")], ids=["numpy", "torch"])
+@pytest.mark.parametrize("shape", ["disc", "polygon"])
+def test_tiles_render_what_crop_boxes_render(backend, shape):
+    ops, aperture = backend, Aperture(shape=shape, blades=6)
+    linear, coc = contour_scene()
+    H, W = coc.shape
+    index, layers = plan_layers(ops, ops.asarray(coc), 0.2)
+    assert len(layers) >= 6 and max(ly.radius for ly in layers) < 6
+    grid = Grid(H, W)
+    padded = grid.padded_source(ops, ops.asarray(linear), index)
+    source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
+    tiles = occupied_tiles(ops, index, layers)
+    boxes = ops.zeros((H, W, 4))
+    tiled = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))
+    full, by_tiles = Full(ops, boxes), Tiled(ops, grid, padded, tiled)
+    for i, ly in enumerate(layers):  # far to near, both ways
+        small, blurred, _ = blur_stack(ops, layer_stack(ops, source, [ly]), [ly], aperture, 1, (W, H))
+        blurred = extend_behind_occluders(ops, blurred)
+        if ly.radius >= 0.5 and i > 0:
+            fill_hidden(ops, full.under(ly), small[0, ..., 3], ly.radius)
+        full.over(ly, blurred[0])
+        by_tiles.composite(ly, tiles[ly.k], aperture, i > 0)
+    a, b = ops.to_host(boxes), ops.to_host(tiled)[:H, :W]
+    assert a[..., 3].mean() > 0.95  # the frame is (nearly) covered: a test of the whole composite
+    np.testing.assert_allclose(b, a, atol=2e-5)
+
+
+def test_tiles_reach_as_far_as_the_blur():
+    """A single pixel next to a tile's edge pulls in the neighbouring tile once its kernel
+    reaches across, and not before."""
+    ops = NumpyOps()
+    H = W = 4 * TILE
+    index = np.zeros((H, W), np.int64)
+    index[TILE + TILE // 2, 2 * TILE - 1] = 1  # on the right edge of tile (1, 1)
+    for radius, expected in [(0.3, {(1, 1)}), (SUB, {(1, 1), (1, 2)})]:
+        tiles = occupied_tiles(ops, index, [Layer(1, radius, 0, H, 0, W)])
+        assert halo(radius) <= MAX_HALO
+        assert set(zip(*map(list, tiles[1]))) == expected
