@@ -8,11 +8,11 @@ import numpy as np
 import pytest
 
 from refocus.render import Aperture, NumpyOps, TorchOps
-from refocus.render.blur import blur_stack
+from refocus.render.blur import blur_stack, downsample_stack
 from refocus.render.composite import Full, Tiled
 from refocus.render.layers import Layer, layer_stack, plan_layers
 from refocus.render.occlusion import extend_behind_occluders, fill_hidden
-from refocus.render.tiles import MAX_HALO, SUB, TILE, Grid, halo, occupied_tiles
+from refocus.render.tiles import MAX_HALO, SUB, TILE, Grid, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
 
 
 def contour_scene(H: int = 150, W: int = 170) -> tuple[np.ndarray, np.ndarray]:
@@ -42,12 +42,13 @@ def test_tiles_render_what_crop_boxes_render(backend, shape):
     grid = Grid(H, W)
     padded = grid.padded_source(ops, ops.asarray(linear), index)
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
-    tiles = occupied_tiles(ops, index, layers)
+    tiles = occupied_tiles(occupancy(ops, index, layers), layers)
     boxes = ops.zeros((H, W, 4))
     tiled = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))
     full, by_tiles = Full(ops, boxes), Tiled(ops, grid, padded, tiled)
     for i, ly in enumerate(layers):  # far to near, both ways
-        small, blurred, _ = blur_stack(ops, layer_stack(ops, source, [ly]), [ly], aperture, 1, (W, H))
+        small, _ = downsample_stack(ops, layer_stack(ops, source, [ly]), [ly], 1)
+        blurred, _ = blur_stack(ops, small, None, [ly], aperture, 1, (W, H))
         blurred = extend_behind_occluders(ops, blurred)
         if ly.radius >= 0.5 and i > 0:
             fill_hidden(ops, full.under(ly), small[0, ..., 3], ly.radius)
@@ -66,6 +67,43 @@ def test_tiles_reach_as_far_as_the_blur():
     index = np.zeros((H, W), np.int64)
     index[TILE + TILE // 2, 2 * TILE - 1] = 1  # on the right edge of tile (1, 1)
     for radius, expected in [(0.3, {(1, 1)}), (SUB, {(1, 1), (1, 2)})]:
-        tiles = occupied_tiles(ops, index, [Layer(1, radius, 0, H, 0, W)])
+        layers = [Layer(1, radius, 0, H, 0, W)]
+        tiles = occupied_tiles(occupancy(ops, index, layers), layers)
         assert halo(radius) <= MAX_HALO
         assert set(zip(*map(list, tiles[1]))) == expected
+
+
+@pytest.mark.parametrize("backend", [NumpyOps(), TorchOps("cpu")], ids=["numpy", "torch"])
+def test_sparse_reduced_layer_stack_built_on_tiles(backend):
+    """A layer blurred at 1/s whose pixels are a thin contour in a large crop box gets its
+    stack at 1/s from tiles around the contour: the same as from its whole crop box, wherever
+    its blur can reach (elsewhere it has no coverage in both)."""
+    ops = backend
+    H = W = 640
+    linear = np.random.default_rng(4).random((H, W, 3)).astype(np.float32)
+    y, x = np.mgrid[0:H, 0:W]
+    coc = np.full((H, W), 1.0, np.float32)
+    coc[abs(y - x) < 2] = 9.0  # a diagonal contour blurred at 1/2
+    coc[abs(y + x - W) < 2] = -14.0  # and one at 1/3
+    index, layers = plan_layers(ops, ops.asarray(coc), 0.2)
+    grid = Grid(H, W)
+    padded = grid.padded_source(ops, ops.asarray(linear), index)
+    source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
+    present = occupancy(ops, index, layers)
+    tested = 0
+    for ly in layers:
+        s = int(np.ceil(ly.radius / 6.0))
+        ly = Layer(ly.k, ly.radius, ly.y0 // s * s, ly.y1, ly.x0 // s * s, ly.x1)
+        where = reduced_tiles(present, ly, s) if s > 1 else None
+        if where is None:
+            continue
+        tested += 1
+        box, _ = downsample_stack(ops, layer_stack(ops, source, [ly]), [ly], s)
+        tiles = ops.to_host(reduced_stack(ops, padded, ly, s, where))[0]
+        box = ops.to_host(box)[0]
+        reach = (ops.to_host(blur_stack(ops, ops.asarray(box[None]), None, [ly], Aperture(), s, (W, H))[0])[0, ..., 3]
+                 > 1e-6)
+        assert tiles.shape == box.shape
+        np.testing.assert_allclose(tiles[..., :4], box[..., :4], atol=1e-5)  # colour and coverage everywhere
+        np.testing.assert_allclose(tiles[reach], box[reach], atol=1e-5)  # nearer coverage where it matters
+    assert tested >= 2

@@ -152,14 +152,20 @@ class NumpyOps(SameCalls):
         return np.arange(n)
 
     # --- resampling and convolution
-    def tent_downsample(self, x: np.ndarray, s: int) -> np.ndarray:
+    def tent_downsample(self, x: np.ndarray, s: int, margins: bool = False) -> np.ndarray:
         """Planar (C, N, h, w) -> channels last (N, ceil(h/s), ceil(w/s), C), zero padding,
         centroids kept. Filtered plane by plane (OpenCV is fastest on contiguous single-channel
-        planes), interleaved at 1/s."""
+        planes), interleaved at 1/s. ``margins``: the planes are tiles whose outer pixel at 1/s
+        is not used and h is a multiple of s; they are filtered as one tall image (their rows
+        reach into each other's margins only)."""
         if s == 1:
             return self.interleave(x)
         taps, first = tent(s)
         c, n, h, w = x.shape
+        if margins:
+            tall = cv2.sepFilter2D(np.ascontiguousarray(x).reshape(-1, w), -1, taps, taps, anchor=(-first, -first),
+                                   borderType=cv2.BORDER_CONSTANT)[::s, ::s]
+            return self.interleave(tall.reshape(c, n, h // s, -1))
         out = np.empty((c, n, -(-h // s), -(-w // s)), np.float32)
         for i in range(c):
             for j in range(n):
@@ -307,7 +313,7 @@ class TorchOps(SameCalls):
     def _layers(y: torch.Tensor, n: int) -> torch.Tensor:  # (1, N * C, h, w) -> (N, h, w, C)
         return y.view(n, -1, *y.shape[2:]).permute(0, 2, 3, 1)
 
-    def tent_downsample(self, x: torch.Tensor, s: int) -> torch.Tensor:
+    def tent_downsample(self, x: torch.Tensor, s: int, margins: bool = False) -> torch.Tensor:
         x = x.permute(1, 2, 3, 0)  # planar (C, N, h, w) -> (N, h, w, C)
         if s == 1:
             return x.contiguous()

@@ -22,10 +22,10 @@ import numpy as np
 
 from refocus.render.aperture import Aperture, aperture_kernel
 from refocus.render.backends import Array, Ops
-from refocus.render.blur import blur_stack
+from refocus.render.blur import blur_stack, downsample_stack
 from refocus.render.layers import Layer, Run, batches, layer_stack, plan_layers, premultiplied, runs
 from refocus.render.occlusion import extend, extend_behind_occluders, fill_estimate, fill_hidden, hidden
-from refocus.render.tiles import MAX_HALO, TILE, Grid, halo, occupied_tiles
+from refocus.render.tiles import MAX_HALO, TILE, Grid, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
 
 # Tiles of one layer processed at once (memory: up to 40 kB per tile of a 5-channel stack).
 TILE_BATCH = 1024
@@ -44,7 +44,8 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
     padded = grid.padded_source(ops, linear, index)
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
     lit = lit_layers(ops, linear, index)
-    tiles = {} if aperture.varies_over_frame else occupied_tiles(ops, index, layers)
+    present = occupancy(ops, index, layers)
+    tiles = {} if aperture.varies_over_frame else occupied_tiles(present, layers)
     acc_tiles = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))  # the frame, padded to whole tiles
     tiled = Tiled(ops, grid, padded, acc_tiles)
     acc = acc_tiles[:H, :W]
@@ -58,8 +59,13 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
             continue
         target = Full(ops, acc) if s == 1 else Reduced(ops, acc, run, behind)
         for batch in batches(run.layers, ops.batch_pixels):
-            small, blurred, lights = blur_stack(ops, layer_stack(ops, source, batch), batch, aperture, s, (W, H),
-                                                lit=any(lit[ly.k] for ly in batch))
+            lights_in = any(lit[ly.k] for ly in batch)
+            where = reduced_tiles(present, batch[0], s) if s > 1 and len(batch) == 1 and not lights_in else None
+            if where is not None:  # a sparse layer: its stack at 1/s built where its pixels are
+                small, lights = reduced_stack(ops, padded, batch[0], s, where), None
+            else:
+                small, lights = downsample_stack(ops, layer_stack(ops, source, batch), batch, s, lights_in)
+            blurred, lights = blur_stack(ops, small, lights, batch, aperture, s, (W, H))
             blurred = extend_behind_occluders(ops, blurred)
             for i, ly in enumerate(batch):
                 h, w = -(-ly.height // s), -(-ly.width // s)

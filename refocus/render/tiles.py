@@ -22,7 +22,7 @@ import cv2
 import numpy as np
 
 from refocus.render.backends import Array, Ops
-from refocus.render.layers import Layer
+from refocus.render.layers import Layer, premultiplied
 
 # Tile size in px. Smaller tiles follow a thin band of pixels more closely, larger ones carry
 # less halo: (32 + 2 * 6)^2 / 32^2 = 1.9 times a tile's pixels are read at the largest
@@ -59,10 +59,11 @@ class Grid:
         return -(-self.W // TILE)
 
     def padded_source(self, ops: Ops, linear: Array, index: Array) -> Array:
-        """Planar [linear colour, layer index] (4, rows * TILE + 2 MAX_HALO, cols * TILE +
-        2 MAX_HALO), the frame at offset MAX_HALO, index -1 around it."""
+        """Planar [linear colour, layer index] (4, rows * TILE + 2 MAX_HALO + REACH_PAST,
+        cols * TILE + 2 MAX_HALO + REACH_PAST), the frame at offset MAX_HALO, index -1 around
+        it."""
         m = MAX_HALO
-        source = ops.zeros((4, self.rows * TILE + 2 * m, self.cols * TILE + 2 * m))
+        source = ops.zeros((4, self.rows * TILE + 2 * m + REACH_PAST, self.cols * TILE + 2 * m + REACH_PAST))
         source[3] = -1.0
         source[:3, m:m + self.H, m:m + self.W] = ops.planes(linear)
         source[3, m:m + self.H, m:m + self.W] = ops.as_float(index)
@@ -79,25 +80,85 @@ class Grid:
         return acc.reshape(self.rows, TILE, self.cols, TILE, acc.shape[-1]).swapaxes(1, 2)
 
 
-def occupied_tiles(ops: Ops, index: Array, layers: list[Layer]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
-    """For each layer whose kernel reaches at most MAX_HALO px: the (row, column) indices (N,),
-    (N,) of the tiles that hold its pixels grown by its kernel's reach."""
+def occupancy(ops: Ops, index: Array, layers: list[Layer]) -> np.ndarray:
+    """Which SUB x SUB cells of the tile grid hold pixels of each layer: (n, rows * TILE / SUB,
+    cols * TILE / SUB) bool, by layer index."""
     H, W = index.shape
     grid = Grid(H, W)
-    per_tile = TILE // SUB
-    sh, sw = grid.rows * per_tile, grid.cols * per_tile
+    sh, sw = grid.rows * TILE // SUB, grid.cols * TILE // SUB
     n = max(ly.k for ly in layers) + 1
     cell = (ops.arange(H)[:, None] // SUB) * sw + ops.arange(W) // SUB
-    present = ops.to_host(ops.bincount(index * (sh * sw) + cell, None, n * sh * sw)).reshape(n, sh, sw) > 0
+    return ops.to_host(ops.bincount(index * (sh * sw) + cell, None, n * sh * sw)).reshape(n, sh, sw) > 0
+
+
+def grown(cells: np.ndarray, reach: int) -> np.ndarray:
+    """The occupied cells (h, w) bool grown by ``reach`` px (in whole cells), as uint8."""
+    d = -(-reach // SUB)
+    cells = cells.astype(np.uint8)
+    return cv2.dilate(cells, np.ones((2 * d + 1, 2 * d + 1), np.uint8)) if d else cells
+
+
+def occupied_tiles(present: np.ndarray, layers: list[Layer]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
+    """For each layer whose kernel reaches at most MAX_HALO px: the (row, column) indices (N,),
+    (N,) of the tiles that hold its pixels grown by its kernel's reach. ``present``:
+    ``occupancy``."""
+    per_tile = TILE // SUB
     out = {}
     for ly in layers:
         h = halo(ly.radius)
         if h > MAX_HALO:
             continue
-        cells = present[ly.k].astype(np.uint8)
-        d = -(-h // SUB)
-        if d:
-            cells = cv2.dilate(cells, np.ones((2 * d + 1, 2 * d + 1), np.uint8))
-        ty, tx = np.nonzero(cells.reshape(grid.rows, per_tile, grid.cols, per_tile).any(axis=(1, 3)))
+        cells = grown(present[ly.k], h)
+        rows, cols = cells.shape[0] // per_tile, cells.shape[1] // per_tile
+        ty, tx = np.nonzero(cells.reshape(rows, per_tile, cols, per_tile).any(axis=(1, 3)))
         out[ly.k] = (ty, tx)
     return out
+
+
+# --- layers blurred at 1/s: their stack at 1/s built on tiles of REDUCED_TILE px at 1/s
+# (REDUCED_TILE s px at full resolution, on a grid from the layer's crop origin), where the
+# layer's pixels are, instead of at full resolution over its whole crop box.
+REDUCED_TILE = 16
+# Largest s tiled this way (the padded source reaches REACH_PAST px past the tile grid for it).
+MAX_TILED_S = 8
+REACH_PAST = REDUCED_TILE * MAX_TILED_S + MAX_TILED_S - MAX_HALO
+# Tiled only when the tiles cover less than this share of the crop box (else the box is as cheap).
+TILED_SHARE = 0.6
+
+
+def reduced_tiles(present: np.ndarray, ly: Layer, s: int) -> tuple[np.ndarray, np.ndarray] | None:
+    """The tiles (row, column indices (N,), (N,), on the grid of REDUCED_TILE s px from the
+    layer's crop origin) whose 1/s stack can differ from zero where it matters: the layer's
+    pixels grown by twice its blur radius (its own coverage spreads that far, and the nearer
+    coverage that it is divided by as far again) and by the downsampling filter (s px). None
+    when s > MAX_TILED_S or the tiles would not save work."""
+    if s > MAX_TILED_S:
+        return None
+    c = REDUCED_TILE * s
+    rows, cols = -(-ly.height // c), -(-ly.width // c)
+    cy, cx = np.nonzero(grown(present[ly.k], 2 * int(math.ceil(ly.radius)) + 2 * s + 1))
+    occupied = np.zeros((rows, cols), bool)
+    for y in ((cy * SUB - ly.y0) // c, (cy * SUB + SUB - 1 - ly.y0) // c):  # a cell spans up to 2 tiles
+        for x in ((cx * SUB - ly.x0) // c, (cx * SUB + SUB - 1 - ly.x0) // c):
+            inside = (y >= 0) & (y < rows) & (x >= 0) & (x < cols)
+            occupied[y[inside], x[inside]] = True
+    if occupied.sum() * c * c >= TILED_SHARE * ly.height * ly.width:
+        return None
+    return np.nonzero(occupied)
+
+
+def reduced_stack(ops: Ops, source: Array, ly: Layer, s: int, tiles: tuple[np.ndarray, np.ndarray]) -> Array:
+    """``tent_downsample(layer_stack(...), s)`` of one layer, (1, ceil(h/s), ceil(w/s), 5),
+    computed on its ``reduced_tiles`` only (zero elsewhere: no coverage, and a nearer coverage
+    that no coverage of the layer ever meets). ``source``: ``Grid.padded_source``."""
+    c, t = REDUCED_TILE * s, REDUCED_TILE
+    h, w = -(-ly.height // s), -(-ly.width // s)
+    rows, cols = -(-h // t), -(-w // t)
+    ty, tx = ops.asarray(tiles[0]), ops.asarray(tiles[1])
+    # each tile read with a margin of s px (one pixel at 1/s), which the tent's taps reach into
+    start = source[..., MAX_HALO + ly.y0 - s:, MAX_HALO + ly.x0 - s:]
+    windows = ops.windows(start, c + 2 * s, c)[..., ty, tx, :, :]
+    small = ops.tent_downsample(premultiplied(ops, windows, [ly.k] * len(tiles[0])), s, margins=True)
+    out = ops.zeros((rows * t, cols * t, 5))
+    out.reshape(rows, t, cols, t, 5).swapaxes(1, 2)[ty, tx] = small[:, 1:t + 1, 1:t + 1]
+    return out[None, :h, :w]
