@@ -119,7 +119,12 @@ class NumpyOps(SameCalls):
         return cv2.pow(np.ascontiguousarray(x).reshape(-1, 1), p).reshape(x.shape)
 
     def min_last(self, x: np.ndarray) -> np.ndarray:
-        return x.min(axis=-1, keepdims=True)
+        """The minimum over the last axis, kept as size 1. Elementwise minima of the channels:
+        numpy's own reduction over a short last axis is about 20x slower."""
+        out = x[..., 0]
+        for i in range(1, x.shape[-1]):
+            out = np.minimum(out, x[..., i])
+        return out[..., None]
 
     def mean_hw(self, x: np.ndarray) -> np.ndarray:
         return x.mean(axis=(0, 1), keepdims=True, dtype=np.float32)
