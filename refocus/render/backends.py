@@ -225,6 +225,9 @@ class NumpyOps(SameCalls):
 
     # --- planar (channels-first) work on tiles: elementwise ops with a per-pixel factor are
     # several times faster on contiguous planes than on interleaved channels in numpy
+    def permute(self, x: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        return x.transpose(axes)
+
     def planes(self, x: np.ndarray) -> np.ndarray:
         """(..., C) -> (C, ...), contiguous."""
         return np.ascontiguousarray(np.moveaxis(x, -1, 0))
@@ -379,6 +382,9 @@ class TorchOps(SameCalls):
         return F.avg_pool2d(y, (2 * r + 1, 1), stride=1, padding=(r, 0))[0].permute(1, 2, 0)
 
     # --- planar (channels-first) work on tiles
+    def permute(self, x: torch.Tensor, axes: tuple[int, ...]) -> torch.Tensor:
+        return x.permute(axes)
+
     def planes(self, x: torch.Tensor) -> torch.Tensor:
         return x.movedim(-1, 0).contiguous()
 

@@ -111,12 +111,12 @@ class Tiled:
         ops, grid, source, T = self.ops, self.grid, self.source, TILE
         h, k = halo(ly.radius), ly.k
         kernel = aperture_kernel(round(ly.radius, 2), aperture)
-        cores = grid.cores(self.acc)
+        cores = grid.cores(ops, self.acc)  # planar view, (4, rows, cols, TILE, TILE)
         ty, tx = ops.asarray(tiles[0]), ops.asarray(tiles[1])
         fill = None
         if ly.radius >= 0.5 and behind:
             own = grid.windows(ops, source[3], ty, tx, 0) == k
-            if hidden(ops, cores[ty, tx][..., 3], own) is not None:
+            if hidden(ops, cores[3, ty, tx], own) is not None:
                 small, f = fill_estimate(ops, self.acc[ly.y0:ly.y1, ly.x0:ly.x1], ly.radius)
                 if self.fill is None:  # outside the current box: stale or zero (finite), under a zero mask
                     self.fill = ops.zeros(self.acc.shape)
@@ -126,18 +126,18 @@ class Tiled:
         for start in range(0, len(ty), TILE_BATCH):
             y, x = ty[start:start + TILE_BATCH], tx[start:start + TILE_BATCH]
             stack = premultiplied(ops, grid.windows(ops, source, y, x, h), [k] * len(y))
-            under = ops.planes(cores[y, x])
+            under = cores[:, y, x]
             if fill is not None:
                 missing = hidden(ops, under[3:4], stack[3:4, :, h:h + T, h:h + T])
                 if missing is not None:
-                    under = ops.addcmul(under, missing, ops.planes(grid.cores(fill)[y, x]))
+                    under = ops.addcmul(under, missing, grid.cores(ops, fill)[:, y, x])
             core = stack[:, :, h:h + T, h:h + T]
             if kernel.shape != (1, 1):  # unblurred, a layer is its own extension (alpha = own)
                 core = ops.convolve_planes(stack, kernel)[:, :, h:h + T, h:h + T]
                 core[3:4] = extend(ops, core[:3], core[3:4], core[4:5])
             alpha = core[3:4]
             ops.addcmul(core[:4], 1.0 - alpha, under, out=under)
-            cores[y, x] = ops.interleave(under)
+            cores[:, y, x] = under
 
 
 class Full:

@@ -75,9 +75,11 @@ class Grid:
         m = MAX_HALO - h
         return ops.windows(source[..., m:, m:], TILE + 2 * h, TILE)[..., ty, tx, :, :]
 
-    def cores(self, acc: Array) -> Array:
-        """(rows * TILE, cols * TILE, C) -> a (rows, cols, TILE, TILE, C) view of its tiles."""
-        return acc.reshape(self.rows, TILE, self.cols, TILE, acc.shape[-1]).swapaxes(1, 2)
+    def cores(self, ops: Ops, acc: Array) -> Array:
+        """(rows * TILE, cols * TILE, C) -> a planar (C, rows, cols, TILE, TILE) view of its
+        tiles: indexed by (row, column) index arrays it reads or writes (C, N, TILE, TILE) in
+        one strided pass, several times faster than a gather and a transposition."""
+        return ops.permute(acc.reshape(self.rows, TILE, self.cols, TILE, acc.shape[-1]), (4, 0, 2, 1, 3))
 
 
 def occupancy(ops: Ops, index: Array, layers: list[Layer]) -> np.ndarray:
