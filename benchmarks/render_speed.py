@@ -50,7 +50,7 @@ from scipy import ndimage
 from refocus.lens import blur_strength, focal_length_px, focus_disparity_at
 from refocus.render import QUALITIES, NumpyOps, render_bokeh
 from refocus.render.layers import plan_layers, scale, signed_coc
-from refocus.render.tiles import REDUCED_TILE, TILE, occupancy, occupied_tiles, reduced_tiles
+from refocus.render.tiles import REDUCED_TILE, TILE, Grid, occupancy, occupied_tiles, reduced_tiles
 
 MAX_COC_FRACTION = 0.025
 SIZES = {0.1: (384, 288), 1: (1152, 864), 3: (2000, 1500), 12: (4000, 3000)}
@@ -147,8 +147,8 @@ def layer_work(image: np.ndarray, disparity: np.ndarray, focus: float, strength:
     tiles it (``refocus/render/tiles.py``), else on its crop box."""
     ops = NumpyOps()
     fine_radius, relative_width = QUALITIES[quality]
-    index, layers = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), relative_width)
-    present = occupancy(ops, index, layers)
+    _, layers, cells = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), relative_width)
+    present = occupancy(cells, Grid(*disparity.shape))
     tiles = occupied_tiles(present, layers)
     full = reduced = 0.0
     for ly in layers:

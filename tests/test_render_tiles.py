@@ -37,12 +37,12 @@ def test_tiles_render_what_crop_boxes_render(backend, shape):
     ops, aperture = backend, Aperture(shape=shape, blades=6)
     linear, coc = contour_scene()
     H, W = coc.shape
-    index, layers = plan_layers(ops, ops.asarray(coc), 0.2)
+    index, layers, cells = plan_layers(ops, ops.asarray(coc), 0.2)
     assert len(layers) >= 6 and max(ly.radius for ly in layers) < 6
     grid = Grid(H, W)
     padded = grid.padded_source(ops, ops.asarray(linear), index)
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
-    tiles = occupied_tiles(occupancy(ops, index, layers), layers)
+    tiles = occupied_tiles(occupancy(cells, grid), layers)
     boxes = ops.zeros((H, W, 4))
     tiled = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))
     full, by_tiles = Full(ops, boxes), Tiled(ops, grid, padded, tiled)
@@ -62,15 +62,17 @@ def test_tiles_render_what_crop_boxes_render(backend, shape):
 def test_tiles_reach_as_far_as_the_blur():
     """A single pixel next to a tile's edge pulls in the neighbouring tile once its kernel
     reaches across, and not before."""
-    ops = NumpyOps()
     H = W = 4 * TILE
-    index = np.zeros((H, W), np.int64)
-    index[TILE + TILE // 2, 2 * TILE - 1] = 1  # on the right edge of tile (1, 1)
+    coc = np.zeros((H, W), np.float32)
+    coc[TILE + TILE // 2, 2 * TILE - 1] = 3.0  # on the right edge of tile (1, 1)
+    _, planned, cells = plan_layers(NumpyOps(), coc, 0.2)
+    k = planned[0].k  # the farther layer: the pixel's
+    assert planned[0].y0 == TILE + TILE // 2 - 8 and planned[0].x1 == 2 * TILE + 8  # its box: 2 r + 2 around it
     for radius, expected in [(0.3, {(1, 1)}), (SUB, {(1, 1), (1, 2)})]:
-        layers = [Layer(1, radius, 0, H, 0, W)]
-        tiles = occupied_tiles(occupancy(ops, index, layers), layers)
+        layers = [Layer(k, radius, 0, H, 0, W)]
+        tiles = occupied_tiles(occupancy(cells, Grid(H, W)), layers)
         assert halo(radius) <= MAX_HALO
-        assert set(zip(*map(list, tiles[1]))) == expected
+        assert set(zip(*map(list, tiles[k]))) == expected
 
 
 @pytest.mark.parametrize("backend", [NumpyOps(), TorchOps("cpu")], ids=["numpy", "torch"])
@@ -85,11 +87,11 @@ def test_sparse_reduced_layer_stack_built_on_tiles(backend):
     coc = np.full((H, W), 1.0, np.float32)
     coc[abs(y - x) < 2] = 9.0  # a diagonal contour blurred at 1/2
     coc[abs(y + x - W) < 2] = -14.0  # and one at 1/3
-    index, layers = plan_layers(ops, ops.asarray(coc), 0.2)
+    index, layers, cells = plan_layers(ops, ops.asarray(coc), 0.2)
     grid = Grid(H, W)
     padded = grid.padded_source(ops, ops.asarray(linear), index)
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
-    present = occupancy(ops, index, layers)
+    present = occupancy(cells, grid)
     tested = 0
     for ly in layers:
         s = int(np.ceil(ly.radius / 6.0))

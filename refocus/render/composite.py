@@ -38,13 +38,13 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
     Returns the normalised linear render (H, W, 3).
     """
     H, W = coc.shape
-    index, layers = plan_layers(ops, coc, relative_width)
+    index, layers, cells = plan_layers(ops, coc, relative_width)
     grid = Grid(H, W)
     # colour and layer index in one planar array: one copy gathers a layer's crop or tiles
     padded = grid.padded_source(ops, linear, index)
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
     lit = lit_layers(ops, linear, index)
-    present = occupancy(ops, index, layers)
+    present = occupancy(cells, grid)
     tiles = {} if aperture.varies_over_frame else occupied_tiles(present, layers)
     acc_tiles = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))  # the frame, padded to whole tiles
     tiled = Tiled(ops, grid, padded, acc_tiles)

@@ -121,32 +121,50 @@ class Layer:
         return self.x1 - self.x0
 
 
-def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, list[Layer]]:
+# Side in px of the cells in which ``plan_layers`` records where each layer's pixels are (the
+# tiles of ``tiles.py`` are made of them).
+CELL = 8
+
+
+def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, list[Layer], np.ndarray]:
     """Quantise the CoC (H, W) into layers.
 
-    Returns the layer index of every pixel (H, W) and the occupied layers far to near, each
-    with its mean |CoC| as blur radius and its bounding box grown by the blur and the fill's
-    context (2 radii + 2 px).
+    Returns the layer index of every pixel (H, W); the occupied layers far to near, each with
+    its mean |CoC| as blur radius and its bounding box grown by the blur and the fill's context
+    (2 radii + 2 px); and which CELL x CELL cells hold pixels of each layer, (n, ceil(H /
+    CELL), ceil(W / CELL)) bool by layer index.
     """
     H, W = coc.shape
     edges = layer_edges(float(coc.min()), float(coc.max()), relative_width)
     index = ops.bucketize(coc, edges)  # larger index = farther
     n = len(edges) + 1
-    # per layer in one pass each: pixel count, mean |CoC|, occupied rows and columns
+    # per layer in one pass each: pixel count, mean |CoC|, occupied cells
     count = ops.to_host(ops.bincount(index, None, n))
     radii = ops.to_host(ops.bincount(index, abs(coc), n)) / np.maximum(count, 1)
-    rows = ops.to_host(ops.bincount(index * H + ops.arange(H)[:, None], None, n * H)).reshape(n, H) > 0
-    cols = ops.to_host(ops.bincount(index * W + ops.arange(W), None, n * W)).reshape(n, W) > 0
+    ch, cw = -(-H // CELL), -(-W // CELL)
+    cell = (ops.arange(H)[:, None] // CELL) * cw + ops.arange(W) // CELL
+    cells = ops.to_host(ops.bincount(index * (ch * cw) + cell, None, n * ch * cw)).reshape(n, ch, cw) > 0
+
+    def first(strip: Array, k: int, axis: int, last: bool) -> int:
+        """Offset of the first (last) row (axis 1) or column (axis 0) of a cell-wide strip
+        holding layer k."""
+        hit = np.flatnonzero(ops.to_host((strip == k).any(axis)))
+        return int(hit[-1] if last else hit[0])
+
     layers = []
     for k in reversed(range(n)):  # far to near
         if count[k] == 0:
             continue
         radius = float(radii[k])
-        r_idx, c_idx = np.flatnonzero(rows[k]), np.flatnonzero(cols[k])
+        cy, cx = np.flatnonzero(cells[k].any(1)) * CELL, np.flatnonzero(cells[k].any(0)) * CELL
+        y0 = cy[0] + first(index[cy[0]:cy[0] + CELL], k, 1, False)
+        y1 = cy[-1] + first(index[cy[-1]:cy[-1] + CELL], k, 1, True) + 1
+        x0 = cx[0] + first(index[:, cx[0]:cx[0] + CELL], k, 0, False)
+        x1 = cx[-1] + first(index[:, cx[-1]:cx[-1] + CELL], k, 0, True) + 1
         grow = 2 * int(math.ceil(radius)) + 2
-        layers.append(Layer(k, radius, max(int(r_idx[0]) - grow, 0), min(int(r_idx[-1]) + grow + 1, H),
-                            max(int(c_idx[0]) - grow, 0), min(int(c_idx[-1]) + grow + 1, W)))
-    return index, layers
+        layers.append(Layer(k, radius, max(int(y0) - grow, 0), min(int(y1) + grow, H),
+                            max(int(x0) - grow, 0), min(int(x1) + grow, W)))
+    return index, layers, cells
 
 
 def scale(radius: float, fine_radius: float) -> int:

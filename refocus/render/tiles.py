@@ -22,17 +22,17 @@ import cv2
 import numpy as np
 
 from refocus.render.backends import Array, Ops
-from refocus.render.layers import Layer, premultiplied
+from refocus.render.layers import CELL, Layer, premultiplied
 
 # Tile size in px. Smaller tiles follow a thin band of pixels more closely, larger ones carry
 # less halo: (32 + 2 * 6)^2 / 32^2 = 1.9 times a tile's pixels are read at the largest
 # full-resolution blur of the default quality, 1.1 times at 1 px. 32 and 64 timed within the
 # noise of each other on the real-depth benchmark (32 a few per cent ahead).
 TILE = 32
-# Occupancy is counted on SUB x SUB cells, then grown by the kernel's reach in cells, then
-# gathered into tiles: a finer count than a tile's keeps a layer that only grazes a tile's
-# border from pulling in its neighbour.
-SUB = 8
+# Occupancy is counted on SUB x SUB cells (``plan_layers``), then grown by the kernel's reach
+# in cells, then gathered into tiles: a finer count than a tile's keeps a layer that only
+# grazes a tile's border from pulling in its neighbour.
+SUB = CELL
 # Layers whose kernel reaches farther than this (quality "high" blurs everything at full
 # resolution) work on their crop box: their halo would outweigh the tile.
 MAX_HALO = 16
@@ -82,15 +82,11 @@ class Grid:
         return ops.permute(acc.reshape(self.rows, TILE, self.cols, TILE, acc.shape[-1]), (4, 0, 2, 1, 3))
 
 
-def occupancy(ops: Ops, index: Array, layers: list[Layer]) -> np.ndarray:
-    """Which SUB x SUB cells of the tile grid hold pixels of each layer: (n, rows * TILE / SUB,
-    cols * TILE / SUB) bool, by layer index."""
-    H, W = index.shape
-    grid = Grid(H, W)
-    sh, sw = grid.rows * TILE // SUB, grid.cols * TILE // SUB
-    n = max(ly.k for ly in layers) + 1
-    cell = (ops.arange(H)[:, None] // SUB) * sw + ops.arange(W) // SUB
-    return ops.to_host(ops.bincount(index * (sh * sw) + cell, None, n * sh * sw)).reshape(n, sh, sw) > 0
+def occupancy(cells: np.ndarray, grid: Grid) -> np.ndarray:
+    """``plan_layers``' cells (n, ch, cw) bool, padded with empty cells to whole tiles."""
+    n, ch, cw = cells.shape
+    per_tile = TILE // SUB
+    return np.pad(cells, ((0, 0), (0, grid.rows * per_tile - ch), (0, grid.cols * per_tile - cw)))
 
 
 def grown(cells: np.ndarray, reach: int) -> np.ndarray:
