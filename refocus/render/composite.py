@@ -14,6 +14,12 @@ upsampled and laid over the full-resolution accumulation, once: ``acc = up(P) + 
 (*over* is associative, so this is the same composite). Full resolution is touched once per
 run instead of several passes per layer: on the iPhone photo at 12 MP, 20 of its 31 layers
 are blurred at 1/s and make 9 runs.
+
+Work is bounded by where a layer's pixels are (``refocus/render/tiles.py``): on real depth a
+layer is often a thin band or contour in a large crop box. Layers blurred at full resolution
+go through the same steps on the tiles their blurred pixels reach (``Tiled``), and a sparse
+layer blurred at 1/s gets its stack at 1/s from the tiles around its pixels
+(``reduced_stack``); both give what the crop box gives (tested to 2e-5).
 """
 
 from __future__ import annotations
@@ -45,6 +51,7 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
     source = padded[:, MAX_HALO:MAX_HALO + H, MAX_HALO:MAX_HALO + W]
     lit = lit_layers(ops, linear, index)
     present = occupancy(cells, grid)
+    # (a kernel that varies over the frame, the cat's eye, is blurred per crop: no tiles)
     tiles = {} if aperture.varies_over_frame else occupied_tiles(present, layers)
     acc_tiles = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))  # the frame, padded to whole tiles
     tiled = Tiled(ops, grid, padded, acc_tiles)
