@@ -52,7 +52,7 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
     lit = lit_layers(ops, linear, index)
     present = occupancy(cells, grid)
     # (a kernel that varies over the frame, the cat's eye, is blurred per crop: no tiles)
-    tiles = {} if aperture.varies_over_frame else occupied_tiles(present, layers)
+    tiles = occupied_tiles(present, layers) if ops.tiled and not aperture.varies_over_frame else {}
     acc_tiles = ops.zeros((grid.rows * TILE, grid.cols * TILE, 4))  # the frame, padded to whole tiles
     tiled = Tiled(ops, grid, padded, acc_tiles)
     acc = acc_tiles[:H, :W]
@@ -67,7 +67,8 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
         target = Full(ops, acc) if s == 1 else Reduced(ops, acc, run, behind)
         for batch in batches(run.layers, ops.batch_pixels):
             lights_in = any(lit[ly.k] for ly in batch)
-            where = reduced_tiles(present, batch[0], s) if s > 1 and len(batch) == 1 and not lights_in else None
+            sparse = ops.tiled and s > 1 and len(batch) == 1 and not lights_in
+            where = reduced_tiles(present, batch[0], s) if sparse else None
             if where is not None:  # a sparse layer: its stack at 1/s built where its pixels are
                 small, lights = reduced_stack(ops, padded, batch[0], s, where), None
             else:

@@ -145,25 +145,27 @@ def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, lis
     cell = (ops.arange(H)[:, None] // CELL) * cw + ops.arange(W) // CELL
     cells = ops.to_host(ops.bincount(index * (ch * cw) + cell, None, n * ch * cw)).reshape(n, ch, cw) > 0
 
-    def first(strip: Array, k: int, axis: int, last: bool) -> int:
-        """Offset of the first (last) row (axis 1) or column (axis 0) of a cell-wide strip
-        holding layer k."""
-        hit = np.flatnonzero(ops.to_host((strip == k).any(axis)))
-        return int(hit[-1] if last else hit[0])
-
+    occupied = [k for k in reversed(range(n)) if count[k] > 0]  # far to near
+    # each layer's extent to the pixel: its first and last occupied cell rows and columns,
+    # searched row by row (column by column), all layers in one gather each
+    ks = ops.asarray(np.array(occupied).reshape(-1, 1, 1))
+    step = np.arange(CELL)
+    y0, y1, x0, x1 = [], [], [], []
+    for axis, size, (first, last) in ((1, H, (y0, y1)), (0, W, (x0, x1))):
+        along = [np.flatnonzero(cells[k].any(axis)) * CELL for k in occupied]
+        for out, start, pick in ((first, [a[0] for a in along], 0), (last, [a[-1] for a in along], -1)):
+            lines = np.minimum(np.array(start)[:, None] + step, size - 1)  # (L, CELL) rows or columns
+            if axis == 1:
+                hit = ops.to_host((index[ops.asarray(lines)] == ks).any(-1))
+            else:
+                hit = ops.to_host((index[:, ops.asarray(lines)] == ks[:, :, 0][None]).any(0))
+            out.extend(int(line[np.flatnonzero(h)[pick]]) for line, h in zip(lines, hit))
     layers = []
-    for k in reversed(range(n)):  # far to near
-        if count[k] == 0:
-            continue
+    for i, k in enumerate(occupied):
         radius = float(radii[k])
-        cy, cx = np.flatnonzero(cells[k].any(1)) * CELL, np.flatnonzero(cells[k].any(0)) * CELL
-        y0 = cy[0] + first(index[cy[0]:cy[0] + CELL], k, 1, False)
-        y1 = cy[-1] + first(index[cy[-1]:cy[-1] + CELL], k, 1, True) + 1
-        x0 = cx[0] + first(index[:, cx[0]:cx[0] + CELL], k, 0, False)
-        x1 = cx[-1] + first(index[:, cx[-1]:cx[-1] + CELL], k, 0, True) + 1
         grow = 2 * int(math.ceil(radius)) + 2
-        layers.append(Layer(k, radius, max(int(y0) - grow, 0), min(int(y1) + grow, H),
-                            max(int(x0) - grow, 0), min(int(x1) + grow, W)))
+        layers.append(Layer(k, radius, max(y0[i] - grow, 0), min(y1[i] + grow + 1, H),
+                            max(x0[i] - grow, 0), min(x1[i] + grow + 1, W)))
     return index, layers, cells
 
 
