@@ -28,9 +28,9 @@ spans much of the frame, unlike the compact objects above:
 
 Each is resized (photo area, depth bilinear) to about 1, 3 or 12 MP keeping its aspect; the
 blur strength follows the lens (``refocus.lens.blur_strength``) at that size. Each row also
-gives the number of depth layers and the pixels the renderer processes (sum of the layers'
-crop boxes, in frames, and the same at each layer's working resolution 1/s, "at 1/s"), the
-scaling of its cost.
+gives the number of depth layers and the pixels the renderer processes (``layer_work``: the
+layers' tiles or crop boxes at full resolution, in frames, and what they are blurred and
+composited over at their working resolution 1/s, "at 1/s"), the scaling of its cost.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ from scipy import ndimage
 from refocus.lens import blur_strength, focal_length_px, focus_disparity_at
 from refocus.render import QUALITIES, NumpyOps, render_bokeh
 from refocus.render.layers import plan_layers, scale, signed_coc
+from refocus.render.tiles import REDUCED_TILE, TILE, Grid, occupancy, occupied_tiles, reduced_tiles
 
 MAX_COC_FRACTION = 0.025
 SIZES = {0.1: (384, 288), 1: (1152, 864), 3: (2000, 1500), 12: (4000, 3000)}
@@ -140,14 +141,26 @@ def real_scene(loaded: tuple[np.ndarray, np.ndarray, float, float],
 
 def layer_work(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float,
                quality: str) -> tuple[int, float, float]:
-    """(occupied depth layers, pixels in all the layers' crop boxes / frame pixels, the same
-    counted at each layer's working resolution 1/s, where it is blurred and composited)."""
+    """(occupied depth layers, the pixels the layers are stacked over at full resolution / frame
+    pixels, and the pixels they are blurred and composited over at their working resolution
+    1/s / frame pixels): the scaling of the cost. A layer works on its tiles where the renderer
+    tiles it (``refocus/render/tiles.py``), else on its crop box."""
     ops = NumpyOps()
     fine_radius, relative_width = QUALITIES[quality]
-    _, layers = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), relative_width)
-    crops = [(ly.height * ly.width, scale(ly.radius, fine_radius)) for ly in layers]
-    return (len(layers), sum(a for a, _ in crops) / disparity.size,
-            sum(a / s ** 2 for a, s in crops) / disparity.size)
+    _, layers, cells = plan_layers(ops, signed_coc(ops, disparity, focus, strength, 0.0), relative_width)
+    present = occupancy(cells, Grid(*disparity.shape))
+    tiles = occupied_tiles(present, layers)
+    full = reduced = 0.0
+    for ly in layers:
+        s = scale(ly.radius, fine_radius)
+        if s == 1 and ly.k in tiles:
+            full += len(tiles[ly.k][0]) * TILE ** 2
+            reduced += len(tiles[ly.k][0]) * TILE ** 2
+            continue
+        where = reduced_tiles(present, ly, s) if s > 1 else None
+        full += ly.height * ly.width if where is None else len(where[0]) * (REDUCED_TILE * s) ** 2
+        reduced += ly.height * ly.width / s ** 2
+    return len(layers), full / disparity.size, reduced / disparity.size
 
 
 def gaussian_stack(image: np.ndarray, disparity: np.ndarray, focus: float, strength: float) -> np.ndarray:

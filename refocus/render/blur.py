@@ -18,22 +18,21 @@ from refocus.render.backends import Array, Ops
 from refocus.render.layers import Layer
 
 
-def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s: int,
-               frame_size: tuple[int, int]) -> tuple[Array, Array, Array | None]:
-    """Blur the premultiplied stacks (N, hb, wb, C) of a batch of layers at 1/s resolution, each
-    with the aperture kernel of its radius. ``frame_size`` = (W, H) of the full frame (the cat's
-    eye varies over it).
-
-    Returns the stacks at 1/s before the blur and after it, (N, ceil(hb/s), ceil(wb/s), C)
-    each, and, where s > 1 and some layer holds energy above white, that energy blurred at full
-    resolution, (N, hb, wb, 3) (else None); the stacks at 1/s then hold the rest.
+def downsample_stack(ops: Ops, stack: Array, batch: list[Layer], s: int,
+                     lit: bool = True) -> tuple[Array, Array | None]:
+    """The premultiplied stacks, planar (C, N, hb, wb), of a batch of layers at 1/s, (N,
+    ceil(hb/s), ceil(wb/s), C), and, where s > 1 and some layer holds energy above white, that
+    energy apart at full resolution, (N, hb, wb, 3) (else None); the stacks at 1/s then hold
+    the rest. ``lit``: whether the batch may hold energy above white (False skips looking for
+    it).
     """
-    n = stack.shape[0]
+    n = stack.shape[1]
     lights = None
-    if s > 1:  # energy above white, blurred apart at full resolution
-        lights = (stack[..., :3] - stack[..., 3:4]).clip(0.0, None)
+    if s > 1 and lit:  # energy above white, blurred apart at full resolution
+        lights = (stack[:3] - stack[3:4]).clip(0.0, None)
         if bool(lights.max() > 0.0):
-            stack[..., :3] -= lights
+            stack[:3] -= lights
+            lights = ops.interleave(lights)
         else:
             lights = None
     small = ops.tent_downsample(stack, s)
@@ -44,10 +43,19 @@ def blur_stack(ops: Ops, stack: Array, batch: list[Layer], aperture: Aperture, s
         for i, ly in enumerate(batch):
             inside[i, :-(-ly.height // s), :-(-ly.width // s)] = 1.0
         small = small * ops.asarray(inside)
+    return small, lights
+
+
+def blur_stack(ops: Ops, small: Array, lights: Array | None, batch: list[Layer], aperture: Aperture, s: int,
+               frame_size: tuple[int, int]) -> tuple[Array, Array | None]:
+    """Blur the stacks at 1/s of a batch of layers (N, h, w, C) (``downsample_stack``), each
+    with the aperture kernel of its radius, and their lights (if any) at full resolution with
+    the exact kernel. ``frame_size`` = (W, H) of the full frame (the cat's eye varies over it).
+    """
     x = blur(ops, small, batch, [(ly.x0, ly.y0) for ly in batch], aperture, s, frame_size)
     if lights is not None:
         lights = blur_lights(ops, lights, batch, aperture, frame_size)
-    return small, x, lights
+    return x, lights
 
 
 def blur(ops: Ops, x: Array, batch: list[Layer], origins: list[tuple[int, int]], aperture: Aperture,

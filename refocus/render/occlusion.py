@@ -40,13 +40,20 @@ def extend_behind_occluders(ops: Ops, blurred: Array) -> Array:
     really seen nearby (fully once it covers a quarter of the kernel), so a layer that is
     barely present is not blown up to full opacity behind an occluder.
     """
-    colour, own, nearer = blurred[..., :3], blurred[..., 3:4].clip(0.0, 1.0), blurred[..., 4:5] + 1.0
+    blurred[..., 3:4] = extend(ops, blurred[..., :3], blurred[..., 3:4], blurred[..., 4:5])
+    blurred[..., 4:] = 0.0
+    return blurred
+
+
+def extend(ops: Ops, colour: Array, own: Array, nearer_1: Array) -> Array:
+    """``extend_behind_occluders`` on the channels apart, in any layout: blurred colour (3
+    channels, scaled in place to the extended layer's colour), own coverage and nearer - 1 (one
+    channel each, broadcasting against the colour). Returns the extended layer's alpha."""
+    own, nearer = own.clip(0.0, 1.0), nearer_1 + 1.0
     seen = (4.0 * own).clip(0.0, 1.0)
     alpha = (own / ops.maximum((1.0 - seen * nearer).clip(1e-6, None), own)).clip(0.0, 1.0)
     colour *= alpha / own.clip(1e-6, None)
-    blurred[..., 3:4] = alpha
-    blurred[..., 4:] = 0.0
-    return blurred
+    return alpha
 
 
 def fill_factor(radius: float) -> int:
@@ -61,22 +68,40 @@ def fill_hidden(ops: Ops, acc: Array, mask: Array, radius: float) -> None:
     place.
 
     What a layer hides in the pinhole image is unknown; when the layer is blurred, its silhouette
-    turns semi-transparent and reveals some of it. The estimate here is a push-pull
-    (normalised-convolution pyramid) of the visible background around it: colour from the
-    nearest background, smooth at the scale of the blur radius. The pyramid starts at 1/f of
-    the resolution and has at most FILL_LEVELS levels; what lies farther is summarised by the
-    mean of the coarsest level. Where the background under the mask is already opaque, ``acc``
-    is left unchanged.
+    turns semi-transparent and reveals some of it. The estimate (``fill_estimate``) is a smooth
+    continuation of the visible background around it. Where the background under the mask is
+    already opaque, ``acc`` is left unchanged.
     """
-    missing = (1.0 - acc[..., 3:]).clip(0.0, None) * mask[..., None]
+    missing = hidden(ops, acc[..., 3:], mask[..., None])
+    if missing is not None:
+        small, f = fill_estimate(ops, acc, radius)
+        h, w = acc.shape[:2]
+        ops.addcmul(acc, missing, ops.upsample(small, small.shape[0] * f, small.shape[1] * f)[:h, :w], out=acc)
+
+
+def hidden(ops: Ops, alpha: Array, mask: Array) -> Array | None:
+    """How much of the background is missing under a layer, (1 - alpha) mask, from the
+    accumulation's alpha and the layer's mask (the same shape, any layout); None when no masked
+    pixel needs a fill (on a backend that branches on values; the other gets zeros, without a
+    host sync)."""
+    missing = (1.0 - alpha).clip(0.0, None) * mask
     # any masked pixel with alpha < OPAQUE <=> max(missing) > 1 - OPAQUE (1 - alpha is exact there)
     hole = missing.max() > 1.0 - float(np.float32(OPAQUE))
     if ops.branch_on_values:
-        if not bool(hole):
-            return
-    else:  # the same values without a host sync
-        missing = missing * hole
-    h, w = acc.shape[:2]
+        return missing if bool(hole) else None
+    return missing * hole
+
+
+def fill_estimate(ops: Ops, acc: Array, radius: float) -> tuple[Array, int]:
+    """The background's continuation, premultiplied, from the accumulation (h, w, 4): at 1/f,
+    (ceil(h/f), ceil(w/f), 4), and f; bilinear upsampling by f (half-pixel centres) gives it at
+    full resolution.
+
+    A push-pull (normalised-convolution pyramid) of the visible background: colour from the
+    nearest background, smooth at the scale of the blur radius. The pyramid starts at 1/f of
+    the resolution and has at most FILL_LEVELS levels; what lies farther is summarised by the
+    mean of the coarsest level.
+    """
     f = fill_factor(radius)
     levels = [ops.box_downsample(acc, f)]
     while max(levels[-1].shape[:2]) > 1 and len(levels) < FILL_LEVELS:
@@ -98,8 +123,8 @@ def fill_hidden(ops: Ops, acc: Array, mask: Array, radius: float) -> None:
         hi, wi = levels[i].shape[:2]
         up = ops.upsample(fill, hi + hi % 2, wi + wi % 2)[:hi, :wi]
         fill = ops.addcmul(level(known, i), level(keep, i), up)
-    fill = ops.upsample(fill, levels[0].shape[0] * f, levels[0].shape[1] * f)[:h, :w]
-    ops.addcmul(acc, missing, fill, out=acc)
+    return fill, f
+
 
 def normalise(rgba: Array) -> Array:
     """Premultiplied (h, w, 4) -> premultiplied with confidence min(4 alpha, 1) as alpha."""
