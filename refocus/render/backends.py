@@ -85,6 +85,10 @@ class SameCalls:
     def nan_to_num(self, x: Array) -> Array:
         return self.xp.nan_to_num(x, nan=0.0)
 
+    def cat(self, xs: Sequence[Array]) -> Array:
+        """Concatenated along the last (channel) axis."""
+        return self.xp.concatenate(list(xs), axis=-1)
+
 
 class NumpyOps(SameCalls):
     """The CPU backend: numpy arrays, OpenCV filters. Layers are blurred one at a time (a batch
