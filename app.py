@@ -18,11 +18,10 @@ from refocus.animate import ANIMATION_EXTENSIONS, MAX_FRAMES
 from refocus.brush import MODES
 from refocus.io import DEFAULT_JPEG_QUALITY
 from refocus.refocuser import shape_choices
-from refocus.server import CLICK_MODES, RefocusApp, launch_options, limit_malloc_arenas, parse_args
+from refocus.server import CLICK_MODES, SESSION_TTL_S, RefocusApp, launch_options, limit_malloc_arenas, parse_args
 
 log = logging.getLogger("refocus.app")
 
-SESSION_TTL_S = 3600  # a tab left open for an hour forgets its photo (its files stay on disk)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 # The page's own script (clicks, the focus ring, Enter in number boxes): see its opening comment.
 PAGE_JS = (Path(__file__).parent / "app_page.js").read_text()
@@ -210,6 +209,9 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
                 trigger_mode="always_last", api_visibility="private", show_progress_on=[result], **PREVIEW,
             ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
         demo.load(None, js=PAGE_JS)
+        # A click, a lens control, undo and the brush run at the same time in different listeners;
+        # each waits for its tab's earlier ones and starts from the session they left
+        # (``app_handlers.in_tab_order``), so a click never loses to the control its mousedown applies.
         for control in [*controls, band]:
             trigger = control.release if isinstance(control, gr.Slider) else control.input
             trigger(

@@ -87,9 +87,9 @@
     ev.target.focus();
   }, true);
   // Gradio applies the box's value on every blur, changed or not: after Enter the next click
-  // elsewhere (on the preview, say) would start a needless render racing the click's own, and
-  // the later to finish would win. So a blur with the value the box had when it took the focus
-  // is kept from Gradio (this capturing listener runs before the box's own).
+  // elsewhere (on the preview, say) would start a needless render that the click's own waits for
+  // (the server runs a tab's preview events one after another). So a blur with the value the box
+  // had when it took the focus is kept from Gradio (this capturing listener runs before the box's own).
   const valueAtFocus = new WeakMap();
   document.addEventListener("focus", (ev) => {
     if (isNumberBox(ev.target)) valueAtFocus.set(ev.target, ev.target.value);
