@@ -78,6 +78,17 @@ def step(session: Session, focus, settings: LensSettings) -> Session:
     return dataclasses.replace(session, focus=focus, history=session.history.push((focus, settings)))
 
 
+def newest_settings(session: Session, settings: LensSettings, stamp: int | None) -> tuple[Session, LensSettings]:
+    """The settings to render: ``settings``, sent by the page at action ``stamp``, unless the tab
+    already applied newer ones; and the session remembering them. No ``stamp`` (no page script,
+    direct calls): ``settings``."""
+    if stamp is None:
+        return session, settings
+    if stamp < session.settings_stamp and session.settings is not None:
+        return session, session.settings
+    return dataclasses.replace(session, settings=settings, settings_stamp=stamp), settings
+
+
 def in_tab_order(handler: Callable) -> Callable:
     """``handler`` (a ``Handlers`` method taking the tab's session first and returning the new one
     first, with a ``request`` parameter) run after the tab's earlier events, on the session they left.
@@ -221,6 +232,7 @@ class Handlers:
             scale = prepared.preview_scale if getattr(evt.target, "elem_id", None) == "result" else 1.0
             focus = (evt.index[0] / scale, evt.index[1] / scale)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
+        session, settings = newest_settings(session, settings, click.get("stamp") if click else None)
         if click_mode != "focus":  # a pull's end or a plane's point: the focus stays
             return self.show(pick_point(session, click_mode, focus), settings, band)
         session = pick_point(session, click_mode, focus)
@@ -229,31 +241,35 @@ class Handlers:
     @user_errors
     @in_tab_order
     def on_controls(
-        self, session, f_number, shape, boost, threshold, focus_range, falloff, band, request: gr.Request | None = None
-    ):
-        """A lens control changed: the preview with the new settings, remembered for undo."""
+        self, session, f_number, shape, boost, threshold, focus_range, falloff, band, stamp=None,
+        request: gr.Request | None = None,
+    ):  # fmt: skip
+        """A lens control changed: the preview with the new settings, remembered for undo; ``stamp``
+        is the page's count of the user's actions when it sent them (``newest_settings``)."""
         if not ready(session):
             return (gr.skip(),) * 6
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
+        session, settings = newest_settings(session, settings, stamp)
         return self.show(step(session, session.focus, settings), settings, band)
 
-    def restore(self, session: Session, band: bool, history) -> tuple:
-        """The view and the lens controls at ``history``'s current step (undo and redo)."""
+    def restore(self, session: Session, band: bool, history, stamp: int | None) -> tuple:
+        """The view and the lens controls at ``history``'s current step (undo and redo, the page's
+        action ``stamp``)."""
         focus, settings = history.current
-        session = dataclasses.replace(session, focus=focus, history=history)
+        session, _ = newest_settings(dataclasses.replace(session, focus=focus, history=history), settings, stamp)
         return (*self.show(session, settings, band), *control_values(settings))
 
     @user_errors
     @in_tab_order
-    def on_undo(self, session, band, request: gr.Request | None = None):
+    def on_undo(self, session, band, stamp=None, request: gr.Request | None = None):
         """The focus and lens settings one step back."""
-        return self.restore(session, band, session.history.undo()) if ready(session) else (gr.skip(),) * 12
+        return self.restore(session, band, session.history.undo(), stamp) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
     @in_tab_order
-    def on_redo(self, session, band, request: gr.Request | None = None):
+    def on_redo(self, session, band, stamp=None, request: gr.Request | None = None):
         """The focus and lens settings one step forward again."""
-        return self.restore(session, band, session.history.redo()) if ready(session) else (gr.skip(),) * 12
+        return self.restore(session, band, session.history.redo(), stamp) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
     def on_full_resolution(

@@ -11,7 +11,9 @@
   const IMAGES = ["#photo img", "#result img"];
   // ``answered`` counts the server's answers shown (``show``): a benchmark or test waits on it,
   // since a click at the same depth gives the same preview and so no new picture to wait for.
-  const state = { click: {}, seq: 0, focus: null, answered: 0 };
+  // ``stamp`` counts the preview events sent (app.py's LAST_CLICK_JS and STAMP_JS): the server may
+  // start them out of order, and keeps the lens settings of the latest.
+  const state = { click: {}, seq: 0, focus: null, answered: 0, stamp: 0 };
   window.refocus = state;
   // Styles live here, not in launch(css=...), so every way of serving the app gets them.
   const style = document.createElement("style");

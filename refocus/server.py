@@ -117,6 +117,9 @@ class Session:
         history: ``(focus, LensSettings)`` steps of this photo, for undo and redo.
         old_maps: depth maps used with earlier photos of this tab (see ``next``).
         strokes: the refine brush's edits of this photo's depth, oldest first (``refocus.brush``).
+        settings, settings_stamp: the lens settings last applied and the page's count of the
+            user's actions when it sent them (``app_page.js``): the web UI may start one tab's
+            events out of order, and an event carrying older settings must not undo newer ones.
     """
 
     path: str | None
@@ -136,6 +139,8 @@ class Session:
     history: History = dataclasses.field(default_factory=History)
     old_maps: frozenset[str] = frozenset()
     strokes: tuple[Stroke, ...] = ()
+    settings: LensSettings | None = None
+    settings_stamp: int = -1
 
     def next(
         self, path: str, model: str, depth_path: str | None, depth_kind: str, chosen_now: bool, **choices
