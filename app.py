@@ -18,18 +18,24 @@ from refocus.animate import ANIMATION_EXTENSIONS, MAX_FRAMES
 from refocus.brush import MODES
 from refocus.io import DEFAULT_JPEG_QUALITY
 from refocus.refocuser import shape_choices
-from refocus.server import CLICK_MODES, RefocusApp, launch_options, limit_malloc_arenas, parse_args
+from refocus.server import CLICK_MODES, SESSION_TTL_S, RefocusApp, launch_options, limit_malloc_arenas, parse_args
 
 log = logging.getLogger("refocus.app")
 
-SESSION_TTL_S = 3600  # a tab left open for an hour forgets its photo (its files stay on disk)
 EXAMPLES_DIR = Path(__file__).parent / "examples"
 # The page's own script (clicks, the focus ring, Enter in number boxes): see its opening comment.
 PAGE_JS = (Path(__file__).parent / "app_page.js").read_text()
 # A click event's inputs with the latest click (recorded by PAGE_JS) in the last, hidden one:
 # with trigger_mode="always_last" Gradio re-runs a deferred click with the FIRST click's
-# SelectData, but it runs this function again, so the re-run reads the latest position.
-LAST_CLICK_JS = "(...inputs) => [...inputs.slice(0, -1), window.refocus ? window.refocus.click['{}'] : null]"
+# SelectData, but it runs this function again, so the re-run reads the latest position. The click
+# is stamped with the page's count of preview events, as STAMP_JS stamps the other preview events
+# (the lens controls, undo, redo): the server keeps the lens settings of the latest
+# (``app_handlers.newest_settings``), whatever order it starts them in.
+LAST_CLICK_JS = (
+    "(...inputs) => { const r = window.refocus, c = r && r.click['IMAGE'];"
+    " return [...inputs.slice(0, -1), c ? { ...c, stamp: ++r.stamp } : null]; }"
+)
+STAMP_JS = "(...inputs) => [...inputs.slice(0, -1), window.refocus ? ++window.refocus.stamp : null]"
 SHOW_FOCUS_JS = "(marker) => { if (window.refocus) window.refocus.show(marker); return []; }"
 # The preview's re-renders (a click, a lens control, undo) show only Gradio's small timer, never
 # its "full" cover over the preview: that cover takes the clicks, so a click on the preview while
@@ -90,6 +96,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
             gr.Markdown(no_model, elem_id="no-model")
         state = gr.State(None, time_to_live=SESSION_TTL_S)
         click = gr.JSON(None, visible=False)  # the page's latest click (``LAST_CLICK_JS``)
+        stamp = gr.JSON(None, visible=False)  # the page's count of preview events (``STAMP_JS``)
         marker = gr.JSON(None, visible=False)  # the focus the page draws its ring at
         with gr.Row():
             with gr.Column(scale=1):
@@ -207,20 +214,25 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         # starts, so "always_last" ends on the latest click with at most one render waiting.
         for image in (photo, result):
             image.select(
-                ui.on_click, [state, click_mode, *controls, band, click], view, js=LAST_CLICK_JS.format(image.elem_id),
+                ui.on_click, [state, click_mode, *controls, band, click], view,
+                js=LAST_CLICK_JS.replace("IMAGE", image.elem_id),
                 trigger_mode="always_last", api_visibility="private", show_progress_on=[result], **PREVIEW,
             ).then(None, [marker], None, js=SHOW_FOCUS_JS)  # fmt: skip
         demo.load(None, js=PAGE_JS)
+        # A click, a lens control, undo and the brush run at the same time in different listeners;
+        # each waits for its tab's earlier ones and starts from the session they left
+        # (``app_handlers.in_tab_order``), so a click never loses to the control its mousedown applies;
+        # lens settings sent before ones already applied are ignored (``newest_settings``).
         for control in [*controls, band]:
             trigger = control.release if isinstance(control, gr.Slider) else control.input
             trigger(
-                ui.on_controls, [state, *controls, band], view, api_visibility="private", trigger_mode="always_last",
-                **PREVIEW,
+                ui.on_controls, [state, *controls, band, stamp], view, js=STAMP_JS, api_visibility="private",
+                trigger_mode="always_last", **PREVIEW,
             )  # fmt: skip
         for button, handler in [(undo_button, ui.on_undo), (redo_button, ui.on_redo)]:
-            button.click(handler, [state, band], [*view, *controls], api_visibility="private", **PREVIEW).then(
-                None, [marker], None, js=SHOW_FOCUS_JS
-            )
+            button.click(
+                handler, [state, band, stamp], [*view, *controls], js=STAMP_JS, api_visibility="private", **PREVIEW
+            ).then(None, [marker], None, js=SHOW_FOCUS_JS)
         brush_inputs = [state, editor, brush_mode, brush_strength, brush_softness, *controls, band]
         apply_button.click(ui.on_stroke, brush_inputs, [*view, depth_file, editor], api_visibility="private", **HEAVY)
         for button, keep in [(unstroke_button, "all but last"), (clear_button, "none")]:
@@ -240,7 +252,7 @@ def build_demo(app: RefocusApp | None = None) -> gr.Blocks:
         pull_button.click(ui.on_focus_pull, pull_inputs, [pull_video, pull_file], api_visibility="private", **HEAVY)
         save_preset_button.click(ui.on_save_preset, controls, [preset_file], api_visibility="private")
         load_preset_button.upload(ui.on_load_preset, [load_preset_button], controls, api_visibility="private").then(
-            ui.on_controls, [state, *controls, band], view, api_visibility="private", **PREVIEW
+            ui.on_controls, [state, *controls, band, stamp], view, js=STAMP_JS, api_visibility="private", **PREVIEW
         )
         gr.Examples(
             [[str(p)] for p in sorted(EXAMPLES_DIR.glob("*.jpg"))],

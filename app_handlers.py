@@ -8,7 +8,10 @@ the layout is ``app.py``'s.
 """
 
 import dataclasses
+import functools
+import inspect
 from pathlib import Path
+from typing import Callable
 
 import cv2
 import gradio as gr
@@ -75,6 +78,51 @@ def step(session: Session, focus, settings: LensSettings) -> Session:
     return dataclasses.replace(session, focus=focus, history=session.history.push((focus, settings)))
 
 
+def newest_settings(session: Session, settings: LensSettings, stamp: int | None) -> tuple[Session, LensSettings]:
+    """The settings to render: ``settings``, sent by the page at action ``stamp``, unless the tab
+    already applied newer ones; and the session remembering them. No ``stamp`` (no page script,
+    direct calls): ``settings``."""
+    if stamp is None:
+        return session, settings
+    if stamp < session.settings_stamp and session.settings is not None:
+        return session, session.settings
+    return dataclasses.replace(session, settings=settings, settings_stamp=stamp), settings
+
+
+def in_tab_order(handler: Callable) -> Callable:
+    """``handler`` (a ``Handlers`` method taking the tab's session first and returning the new one
+    first, with a ``request`` parameter) run after the tab's earlier events, on the session they left.
+
+    Why: Gradio reads a ``gr.State`` when an event starts and runs different listeners of one tab
+    at the same time, so a click and the lens control its mousedown applies (or any two changes
+    within a render) each started from the old session and the later to finish undid the other.
+    Chosen over the lens controls also reading the page's latest click (the control's event starts
+    on the mousedown, before the click exists) and over one ``always_last`` listener for every
+    preview event (Gradio re-runs a deferred event as the event that was running, so an undo would
+    run twice, and a new photo and the brush have listeners of their own). The lock is the tab's
+    own (``TabSessions``): other tabs never wait. Direct calls without a request (tests, scripts)
+    run as they are.
+    """
+    signature = inspect.signature(handler)
+    session_name = list(signature.parameters)[1]  # after self
+
+    @functools.wraps(handler)
+    def run(*args, **kwargs):
+        bound = signature.bind(*args, **kwargs)
+        request = bound.arguments.get("request")
+        if request is None or not request.session_hash:
+            return handler(*args, **kwargs)
+        with bound.arguments["self"].app.tabs.hold(request.session_hash) as record:
+            if record.session is not None:
+                bound.arguments[session_name] = record.session
+            outputs = handler(*bound.args, **bound.kwargs)
+            if isinstance(outputs[0], Session):  # not gr.skip()
+                record.session = outputs[0]
+            return outputs
+
+    return run
+
+
 class Handlers:
     """The UI's event handlers around one ``RefocusApp`` (shared by every user of the server)."""
 
@@ -96,9 +144,11 @@ class Handlers:
         return session, marked, pair, None, app.session_status(session), marker
 
     @user_errors
+    @in_tab_order
     def on_photo(
         self, previous, path, model, depth_path, depth_kind, depth_unit, depth_source, f_number, shape, boost,
         threshold, focus_range, falloff, band, evt: gr.EventData, progress=gr.Progress(),
+        request: gr.Request | None = None,
     ):  # fmt: skip
         """A new photo (or depth source): its depth, auto focus, preview, depth tab; nothing old kept.
 
@@ -165,9 +215,10 @@ class Handlers:
         return str(save_depth_png16(depth_file, prepared.depth.disparity))
 
     @user_errors
+    @in_tab_order
     def on_click(
         self, session, click_mode, f_number, shape, boost, threshold, focus_range, falloff, band, click,
-        evt: gr.SelectData,
+        evt: gr.SelectData, request: gr.Request | None = None,
     ):  # fmt: skip
         """A click on the photo or on the preview: focus there, or pick a focus pull's or plane's point
         (``click_mode``); ``click`` is the page's latest click."""
@@ -181,34 +232,44 @@ class Handlers:
             scale = prepared.preview_scale if getattr(evt.target, "elem_id", None) == "result" else 1.0
             focus = (evt.index[0] / scale, evt.index[1] / scale)
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
+        session, settings = newest_settings(session, settings, click.get("stamp") if click else None)
         if click_mode != "focus":  # a pull's end or a plane's point: the focus stays
             return self.show(pick_point(session, click_mode, focus), settings, band)
         session = pick_point(session, click_mode, focus)
         return self.show(step(session, focus, settings), settings, band, click["seq"] if click else None)
 
     @user_errors
-    def on_controls(self, session, f_number, shape, boost, threshold, focus_range, falloff, band):
-        """A lens control changed: the preview with the new settings, remembered for undo."""
+    @in_tab_order
+    def on_controls(
+        self, session, f_number, shape, boost, threshold, focus_range, falloff, band, stamp=None,
+        request: gr.Request | None = None,
+    ):  # fmt: skip
+        """A lens control changed: the preview with the new settings, remembered for undo; ``stamp``
+        is the page's count of the user's actions when it sent them (``newest_settings``)."""
         if not ready(session):
             return (gr.skip(),) * 6
         settings = lens_settings(f_number, shape, boost, threshold, focus_range, falloff)
+        session, settings = newest_settings(session, settings, stamp)
         return self.show(step(session, session.focus, settings), settings, band)
 
-    def restore(self, session: Session, band: bool, history) -> tuple:
-        """The view and the lens controls at ``history``'s current step (undo and redo)."""
+    def restore(self, session: Session, band: bool, history, stamp: int | None) -> tuple:
+        """The view and the lens controls at ``history``'s current step (undo and redo, the page's
+        action ``stamp``)."""
         focus, settings = history.current
-        session = dataclasses.replace(session, focus=focus, history=history)
+        session, _ = newest_settings(dataclasses.replace(session, focus=focus, history=history), settings, stamp)
         return (*self.show(session, settings, band), *control_values(settings))
 
     @user_errors
-    def on_undo(self, session, band):
+    @in_tab_order
+    def on_undo(self, session, band, stamp=None, request: gr.Request | None = None):
         """The focus and lens settings one step back."""
-        return self.restore(session, band, session.history.undo()) if ready(session) else (gr.skip(),) * 12
+        return self.restore(session, band, session.history.undo(), stamp) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
-    def on_redo(self, session, band):
+    @in_tab_order
+    def on_redo(self, session, band, stamp=None, request: gr.Request | None = None):
         """The focus and lens settings one step forward again."""
-        return self.restore(session, band, session.history.redo()) if ready(session) else (gr.skip(),) * 12
+        return self.restore(session, band, session.history.redo(), stamp) if ready(session) else (gr.skip(),) * 12
 
     @user_errors
     def on_full_resolution(
@@ -252,9 +313,11 @@ class Handlers:
         return (*self.show(session, settings, band), self.depth_download(session, prepared), canvas(prepared))
 
     @user_errors
+    @in_tab_order
     def on_stroke(
-        self, session, editor, mode, strength, softness, f_number, shape, boost, threshold, focus_range, falloff, band
-    ):
+        self, session, editor, mode, strength, softness, f_number, shape, boost, threshold, focus_range, falloff, band,
+        request: gr.Request | None = None,
+    ):  # fmt: skip
         """The painted mask becomes a brush stroke on the depth (``refocus.brush``)."""
         mask = painted(editor)
         if not ready(session) or mask is None:
@@ -264,7 +327,11 @@ class Handlers:
         return self.brushed(session, strokes, band, lens_settings(f_number, shape, boost, threshold, focus_range, falloff))
 
     @user_errors
-    def on_strokes(self, session, keep, f_number, shape, boost, threshold, focus_range, falloff, band):
+    @in_tab_order
+    def on_strokes(
+        self, session, keep, f_number, shape, boost, threshold, focus_range, falloff, band,
+        request: gr.Request | None = None,
+    ):  # fmt: skip
         """Undo the last stroke (``keep`` "all but last") or clear them all."""
         if not ready(session):
             return (gr.skip(),) * 8

@@ -11,7 +11,9 @@
   const IMAGES = ["#photo img", "#result img"];
   // ``answered`` counts the server's answers shown (``show``): a benchmark or test waits on it,
   // since a click at the same depth gives the same preview and so no new picture to wait for.
-  const state = { click: {}, seq: 0, focus: null, answered: 0 };
+  // ``stamp`` counts the preview events sent (app.py's LAST_CLICK_JS and STAMP_JS): the server may
+  // start them out of order, and keeps the lens settings of the latest.
+  const state = { click: {}, seq: 0, focus: null, answered: 0, stamp: 0 };
   window.refocus = state;
   // Styles live here, not in launch(css=...), so every way of serving the app gets them.
   const style = document.createElement("style");
@@ -87,9 +89,9 @@
     ev.target.focus();
   }, true);
   // Gradio applies the box's value on every blur, changed or not: after Enter the next click
-  // elsewhere (on the preview, say) would start a needless render racing the click's own, and
-  // the later to finish would win. So a blur with the value the box had when it took the focus
-  // is kept from Gradio (this capturing listener runs before the box's own).
+  // elsewhere (on the preview, say) would start a needless render that the click's own waits for
+  // (the server runs a tab's preview events one after another). So a blur with the value the box
+  // had when it took the focus is kept from Gradio (this capturing listener runs before the box's own).
   const valueAtFocus = new WeakMap();
   document.addEventListener("focus", (ev) => {
     if (isNumberBox(ev.target)) valueAtFocus.set(ev.target, ev.target.value);

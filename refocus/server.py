@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import atexit
+import contextlib
 import ctypes
 import dataclasses
 import importlib.metadata
@@ -23,7 +24,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
@@ -64,6 +65,8 @@ CLICK_MODES = [
 # Photo formats every current browser shows; others (HEIC, HEIF, TIFF) get a JPEG copy to show.
 BROWSER_FORMATS = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".avif", ".bmp"}
 BROWSER_COPY_QUALITY = 90
+# A tab left open this long without an event forgets its photo (its files stay on disk).
+SESSION_TTL_S = 3600
 ZOOM_SIZE = 480  # px, the 1:1 view around the focus: about what a laptop shows of it unscaled
 
 
@@ -114,6 +117,9 @@ class Session:
         history: ``(focus, LensSettings)`` steps of this photo, for undo and redo.
         old_maps: depth maps used with earlier photos of this tab (see ``next``).
         strokes: the refine brush's edits of this photo's depth, oldest first (``refocus.brush``).
+        settings, settings_stamp: the lens settings last applied and the page's count of the
+            user's actions when it sent them (``app_page.js``): the web UI may start one tab's
+            events out of order, and an event carrying older settings must not undo newer ones.
     """
 
     path: str | None
@@ -133,6 +139,8 @@ class Session:
     history: History = dataclasses.field(default_factory=History)
     old_maps: frozenset[str] = frozenset()
     strokes: tuple[Stroke, ...] = ()
+    settings: LensSettings | None = None
+    settings_stamp: int = -1
 
     def next(
         self, path: str, model: str, depth_path: str | None, depth_kind: str, chosen_now: bool, **choices
@@ -160,6 +168,46 @@ class Session:
         return (self.path, self.model, self.depth_path, self.depth_kind, self.depth_unit, self.depth_source) == (
             other.path, other.model, other.depth_path, other.depth_kind, other.depth_unit, other.depth_source
         )  # fmt: skip
+
+
+@dataclasses.dataclass
+class TabRecord:
+    """One tab's latest ``Session`` (None before its first event) and when it was last used."""
+
+    lock: threading.Lock
+    session: Session | None = None
+    used: float = 0.0
+
+
+class TabSessions:
+    """The latest ``Session`` of each browser tab, each behind a lock of its own.
+
+    Why: the web UI hands each event the tab's session as it was when the event started, and runs
+    two events of one tab at the same time (a click on the preview and the lens control that the
+    click's mousedown applies), so the one that finished last would undo the other. An event that
+    holds its tab's record (``hold``) waits for the tab's earlier events and starts from the session
+    they left. Each tab has its own lock: different tabs never wait for one another. Records
+    unused for ``ttl_s`` seconds are dropped, as the UI's own session state is.
+    """
+
+    def __init__(self, ttl_s: float = SESSION_TTL_S):
+        self.ttl_s = ttl_s
+        self._tabs: dict[str, TabRecord] = {}
+        self._lock = threading.Lock()
+
+    @contextlib.contextmanager
+    def hold(self, tab: str) -> Iterator[TabRecord]:
+        """The record of ``tab`` (a client's session id), which no other event of ``tab`` can hold
+        until the block ends; store the session the event leaves in its ``session``."""
+        now = time.monotonic()
+        with self._lock:
+            expired = [k for k, r in self._tabs.items() if now - r.used > self.ttl_s and not r.lock.locked()]
+            for key in expired:
+                del self._tabs[key]
+            record = self._tabs.setdefault(tab, TabRecord(threading.Lock()))
+            record.used = now
+        with record.lock:
+            yield record
 
 
 def pick_point(session: Session, mode: str, xy: tuple[float, float]) -> Session:
@@ -250,6 +298,7 @@ class RefocusApp:
         self._refocusers_lock = threading.Lock()  # two first requests must not build two
         self._cancelled: set[str] = set()  # clients whose full-resolution render should stop
         self._cancel_lock = threading.Lock()
+        self.tabs = TabSessions()  # each tab's latest session: its preview events apply in order
 
     def refocuser(self, model: str | None = None) -> Refocuser:
         model = model or self.default_model

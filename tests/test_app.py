@@ -184,3 +184,43 @@ def test_brush_strokes_edit_the_depth_survive_focus_changes_and_undo(tiny_model_
     assert sharpness(refocused[1][:, :140]) > 0.8 * sharpness(image[:, :140])
     undone = fns["on_strokes"](edited_session, "all but last", *lens)
     assert undone[0].strokes == () and sharpness(undone[1][:, :140]) < 0.5 * sharpness(image[:, :140])
+
+
+def test_a_tabs_events_start_from_the_session_its_earlier_events_left(tiny_model_dir, tmp_path):
+    import gradio as gr
+
+    import app as app_module
+    from refocus.refocuser import LensSettings
+    from refocus.server import Session
+
+    refocus_app = app_module.RefocusApp(str(tiny_model_dir), device="cpu")
+    demo = app_module.build_demo(refocus_app)
+    fns = {fn.name: fn.fn for fn in demo.fns.values()}
+    result = next(b for b in demo.blocks.values() if getattr(b, "elem_id", None) == "result")
+    Image.fromarray(textured_scene(320, 240)[0]).save(tmp_path / "photo.png")
+    session = Session(str(tmp_path / "photo.png"), refocus_app.default_model)
+    refocus_app.prepared(session)
+    session.history = session.history.reset((session.focus, LensSettings(2.8)))
+    lens = ("disc", 0.0, 0.9, 0.0, 0.0, False)  # the lens controls after the f-number, then the tint
+    tab = gr.Request(session_hash="tab")
+    click = {"fx": 0.75, "fy": 0.5, "seq": 1}
+
+    # Gradio hands both events the session as it was before either (the click's mousedown applied
+    # the typed f-number): the second must still start from the session the first left.
+    select = gr.SelectData(result, {"index": [0, 0], "value": None})
+    clicked = fns["on_click"](session, "focus", 1.4, *lens, click, select, request=tab)
+    changed = fns["on_controls"](session, 1.4, *lens, request=tab)
+    assert clicked[0].focus == changed[0].focus == (240.0, 120.0), "the click was lost"
+    # The f-number came with the click: the second event's same values add no undo step.
+    undone = fns["on_undo"](session, False, request=tab)
+    assert undone[0].focus == session.focus and undone[6] == 2.8
+    redone = fns["on_redo"](session, False, request=tab)
+    assert redone[0].focus == (240.0, 120.0) and redone[6] == 1.4
+    # Another tab keeps its own session.
+    assert fns["on_controls"](session, 8.0, *lens, request=gr.Request(session_hash="other"))[0].focus == session.focus
+    # Gradio may start one tab's events out of order (a queue per listener, taken in random
+    # order): a click sent before a change of the f-number, but run after it, keeps the newer f-number.
+    tab = gr.Request(session_hash="late click")
+    fns["on_controls"](session, 8.0, *lens, 2, request=tab)  # sent second, at the page's second action
+    late = fns["on_click"](session, "focus", 1.4, *lens, {**click, "stamp": 1}, select, request=tab)
+    assert late[0].focus == (240.0, 120.0) and late[0].history.current[1].f_number == 8.0

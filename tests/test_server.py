@@ -79,3 +79,36 @@ def test_the_server_module_does_not_import_gradio():
     result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120, cwd=REPO)
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip().splitlines()[-1] == "[]"
+
+
+def test_tab_sessions_make_one_tabs_events_wait_for_each_other_but_never_another_tabs():
+    tabs = server.TabSessions(ttl_s=3600)
+    order = []
+
+    def event(tab: str, name: str, hold_s: float) -> None:
+        with tabs.hold(tab) as record:
+            order.append(f"{name} starts on {record.session}")
+            time.sleep(hold_s)
+            record.session = name
+            order.append(f"{name} ends")
+
+    first = threading.Thread(target=event, args=("a", "click", 0.5))
+    first.start()
+    time.sleep(0.1)
+    other_tab = threading.Thread(target=event, args=("b", "other", 0.0))
+    same_tab = threading.Thread(target=event, args=("a", "control", 0.0))
+    other_tab.start(), same_tab.start()
+    other_tab.join(), same_tab.join(), first.join()
+    assert order.index("other ends") < order.index("click ends"), "another tab waited"
+    assert order.index("control starts on click") > order.index("click ends")
+
+
+def test_tab_sessions_forget_tabs_unused_for_their_time_to_live():
+    tabs = server.TabSessions(ttl_s=0.05)
+    with tabs.hold("a") as record:
+        record.session = "kept"
+    time.sleep(0.1)
+    with tabs.hold("b"):  # any event sweeps
+        pass
+    with tabs.hold("a") as record:
+        assert record.session is None
