@@ -113,6 +113,46 @@ def occupied_tiles(present: np.ndarray, layers: list[Layer]) -> dict[int, tuple[
     return out
 
 
+# A run of at least this many occupied tiles along a tile row is composited as one rectangle
+# (merged with the rows below it that hold the same run) instead of tile by tile: its halo is
+# read once around the rectangle, not around every tile (1.9 times a tile's pixels at a 6 px
+# blur), and OpenCV filters one wide image several times faster than a tall stack of narrow
+# tiles (an 11 x 11 disc: 4x). Noisy depth (a network's on a low-texture photo) spreads every
+# layer over most of the frame, where this is most of the work.
+MIN_BLOCK = 4
+# Tiles that fill at least this share of their bounding box are composited as that one box
+# (its empty tiles change nothing: no coverage, no fill).
+BLOCK_SHARE = 0.8
+
+
+def blocks(tiles: tuple[np.ndarray, np.ndarray], grid: Grid) -> tuple[list[tuple[int, int, int, int]],
+                                                                    tuple[np.ndarray, np.ndarray]]:
+    """Split a layer's (row, column) tiles (N,), (N,) into rectangles (first row, end row,
+    first column, end column, in tiles) and the tiles left over (row, column indices): the
+    tiles' bounding box where they fill BLOCK_SHARE of it, else the runs of at least MIN_BLOCK
+    tiles along a row, each merged with the rows below that hold the same run."""
+    if len(tiles[0]) == 0:
+        return [], tiles
+    box = (int(tiles[0].min()), int(tiles[0].max()) + 1, int(tiles[1].min()), int(tiles[1].max()) + 1)
+    if len(tiles[0]) >= BLOCK_SHARE * (box[1] - box[0]) * (box[3] - box[2]):
+        return [box], (tiles[0][:0], tiles[1][:0])
+    occupied = np.zeros((grid.rows, grid.cols), bool)
+    occupied[tiles] = True
+    rest = occupied.copy()
+    rects, open_runs = [], {}  # (c0, c1) -> first row of the rectangle growing down
+    for r in range(grid.rows + 1):
+        runs_here = set()
+        if r < grid.rows:
+            edges = np.flatnonzero(np.diff(np.concatenate([[0], occupied[r].view(np.int8), [0]])))
+            runs_here = {(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_BLOCK}
+        for run in [run for run in open_runs if run not in runs_here]:
+            rects.append((open_runs.pop(run), r, *run))
+        for run in runs_here:
+            open_runs.setdefault(run, r)
+            rest[r, run[0]:run[1]] = False
+    return rects, np.nonzero(rest)
+
+
 # --- layers blurred at 1/s: their stack at 1/s built on tiles of REDUCED_TILE px at 1/s
 # (REDUCED_TILE s px at full resolution, on a grid from the layer's crop origin), where the
 # layer's pixels are, instead of at full resolution over its whole crop box.
