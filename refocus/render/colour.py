@@ -23,9 +23,10 @@ def srgb_to_linear(x: Array) -> Array:
 
 
 def linear_to_srgb(x: Array) -> Array:
-    """Linear light -> sRGB-encoded values in [0, 1]; values above 1 clip, as a sensor does."""
+    """Linear light -> sRGB-encoded values in [0, 1]; values above 1 clip, as a sensor does
+    (NaN encodes as 0)."""
     ops = ops_for(x)
-    x = x.clip(0.0, 1.0)
+    x = ops.unit_clip(x)
     power = ops.pow(x.clip(1e-12, None), 1 / 2.4)
     power *= 1.055
     power -= 0.055
