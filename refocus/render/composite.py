@@ -112,7 +112,7 @@ class Tiled:
     def __init__(self, ops: Ops, grid: Grid, source: Array, acc: Array) -> None:
         """``source``: ``Grid.padded_source``; ``acc``: (rows * TILE, cols * TILE, 4)."""
         self.ops, self.grid, self.source, self.acc = ops, grid, source, acc
-        self.fill: Array | None = None  # frame-sized scratch for the fill at full resolution
+        self.fill: Array | None = None  # frame-sized scratch for the fill at full resolution, planar
 
     def composite(self, ly: Layer, tiles: tuple[np.ndarray, np.ndarray], aperture: Aperture, behind: bool) -> None:
         """Composite layer ``ly`` on its (row, column) tiles (N,), (N,)."""
@@ -127,23 +127,24 @@ class Tiled:
             if hidden(ops, cores[3, ty, tx], own) is not None:
                 small, f = fill_estimate(ops, self.acc[ly.y0:ly.y1, ly.x0:ly.x1], ly.radius)
                 if self.fill is None:  # outside the current box: stale or zero (finite), under a zero mask
-                    self.fill = ops.zeros(self.acc.shape)
+                    self.fill = ops.zeros((4, *self.acc.shape[:2]))
                 fill = self.fill
-                fill[ly.y0:ly.y1, ly.x0:ly.x1] = ops.upsample(small, small.shape[0] * f,
-                                                              small.shape[1] * f)[:ly.height, :ly.width]
+                for c, plane in enumerate(ops.planes(small)):  # upsampled plane by plane, read planar
+                    fill[c, ly.y0:ly.y1, ly.x0:ly.x1] = ops.upsample(plane[..., None], small.shape[0] * f,
+                                                                     small.shape[1] * f)[:ly.height, :ly.width, 0]
         rects, rest = blocks(tiles, grid)
         m = MAX_HALO - h
         for r0, r1, c0, c1 in rects:  # runs of tiles: one window each
             y0, y1, x0, x1 = r0 * T, r1 * T, c0 * T, c1 * T
             window = source[:, None, y0 + m:y1 + MAX_HALO + h, x0 + m:x1 + MAX_HALO + h]
             region = self.acc[y0:y1, x0:x1]
-            extra = None if fill is None else ops.planes(fill[y0:y1, x0:x1])[:, None]
+            extra = None if fill is None else fill[:, None, y0:y1, x0:x1]
             under = self.layer_over(window, ops.planes(region)[:, None], extra, kernel, h, k)
             region[...] = ops.interleave(under[:, 0])
         ry, rx = ops.asarray(rest[0]), ops.asarray(rest[1])
         for start in range(0, len(ry), TILE_BATCH):  # the other tiles, gathered in batches
             y, x = ry[start:start + TILE_BATCH], rx[start:start + TILE_BATCH]
-            extra = None if fill is None else grid.cores(ops, fill)[:, y, x]
+            extra = None if fill is None else grid.planar_cores(ops, fill)[:, y, x]
             cores[:, y, x] = self.layer_over(grid.windows(ops, source, y, x, h), cores[:, y, x], extra, kernel, h, k)
 
     def layer_over(self, window: Array, under: Array, fill: Array | None, kernel: np.ndarray, h: int,

@@ -81,6 +81,10 @@ class Grid:
         one strided pass, several times faster than a gather and a transposition."""
         return ops.permute(acc.reshape(self.rows, TILE, self.cols, TILE, acc.shape[-1]), (4, 0, 2, 1, 3))
 
+    def planar_cores(self, ops: Ops, planes: Array) -> Array:
+        """``cores`` of a planar (C, rows * TILE, cols * TILE) array."""
+        return ops.permute(planes.reshape(planes.shape[0], self.rows, TILE, self.cols, TILE), (0, 1, 3, 2, 4))
+
 
 def occupancy(cells: np.ndarray, grid: Grid) -> np.ndarray:
     """``plan_layers``' cells (n, ch, cw) bool, padded with empty cells to whole tiles."""
