@@ -541,3 +541,18 @@ def test_a_cats_eye_on_a_strip_thinner_than_its_downsampling_renders():
     at 1/3): it takes the frame edge's cat's-eye kernel (found by hypothesis: it returned None)."""
     out = render_bokeh(np.full((1, 7, 3), 0.5, np.float32), np.zeros((1, 7), np.float32), 1.0, 7.0, shape="cats_eye")
     assert out.shape == (1, 7, 3) and np.isfinite(out).all()
+
+
+@pytest.mark.parametrize("backend", [np.asarray, torch.from_numpy], ids=["numpy", "torch"])
+def test_colour_conversions_follow_the_srgb_formula_and_encode_into_the_unit_range(backend):
+    """srgb_to_linear and linear_to_srgb (computed in place, with scaled thresholds) match the
+    IEC 61966-2-1 formulas evaluated in float64; the encoding clips to [0, 1] and turns NaN into 0
+    (render_bokeh relies on it for its output)."""
+    x = np.linspace(0.0, 1.0, 100_001)
+    linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
+    srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
+    np.testing.assert_allclose(np.asarray(srgb_to_linear(backend(x.astype(np.float32)))), linear, atol=1e-6)
+    np.testing.assert_allclose(np.asarray(linear_to_srgb(backend(x.astype(np.float32)))), srgb, atol=1e-6)
+    odd = np.array([np.nan, np.inf, -np.inf, -0.5, 2.0], np.float32)
+    np.testing.assert_array_equal(np.asarray(linear_to_srgb(backend(odd))) > 0.999, [False, True, False, False, True])
+    assert np.asarray(linear_to_srgb(backend(odd)))[[0, 2, 3]].tolist() == [0.0, 0.0, 0.0]

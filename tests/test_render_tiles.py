@@ -12,7 +12,8 @@ from refocus.render.blur import blur_stack, downsample_stack
 from refocus.render.composite import Full, Tiled
 from refocus.render.layers import Layer, layer_stack, plan_layers
 from refocus.render.occlusion import extend_behind_occluders, fill_hidden
-from refocus.render.tiles import MAX_HALO, SUB, TILE, Grid, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
+from refocus.render.tiles import (MAX_HALO, SUB, TILE, Grid, blocks, halo, occupancy, occupied_tiles, reduced_stack,
+                                  reduced_tiles)
 
 
 def contour_scene(H: int = 150, W: int = 170) -> tuple[np.ndarray, np.ndarray]:
@@ -57,6 +58,29 @@ def test_tiles_render_what_crop_boxes_render(backend, shape):
     a, b = ops.to_host(boxes), ops.to_host(tiled)[:H, :W]
     assert a[..., 3].mean() > 0.95  # the frame is (nearly) covered: a test of the whole composite
     np.testing.assert_allclose(b, a, atol=2e-5)
+
+
+def test_blocks_cover_each_tile_once():
+    """A layer's tiles are composited as rectangles and leftover tiles that cover each of its
+    tiles exactly once (a dense layer's bounding box may add empty tiles, which change
+    nothing). The contour scene, rendered against crop boxes above, goes through all three
+    kinds: a dense bounding box, runs along tile rows and single tiles."""
+    _, coc = contour_scene()
+    _, layers, cells = plan_layers(NumpyOps(), coc, 0.2)
+    grid = Grid(*coc.shape)
+    kinds = set()
+    for ly, tiles in occupied_tiles(occupancy(cells, grid), layers).items():
+        rects, rest = blocks(tiles, grid)
+        covered = np.zeros((grid.rows, grid.cols), int)
+        for r0, r1, c0, c1 in rects:
+            covered[r0:r1, c0:c1] += 1
+        covered[rest] += 1
+        assert (covered[tiles] == 1).all() and covered.max() == 1
+        dense = len(rects) == 1 and len(rest[0]) == 0
+        assert dense or covered.sum() == len(tiles[0])  # only a dense box adds tiles
+        kinds |= {"box"} if dense else {"runs"} if rects else set()
+        kinds |= {"tiles"} if len(rest[0]) else set()
+    assert kinds == {"box", "runs", "tiles"}
 
 
 def test_tiles_reach_as_far_as_the_blur():

@@ -125,6 +125,12 @@ class NumpyOps(SameCalls):
         """x ** p for x >= 0 (OpenCV's is multi-threaded and several times numpy's speed)."""
         return cv2.pow(np.ascontiguousarray(x).reshape(-1, 1), p).reshape(x.shape)
 
+    def unit_clip(self, x: np.ndarray) -> np.ndarray:
+        """x clipped to [0, 1], NaN to 0 (fmax and fmin drop NaN: two passes, where
+        nan_to_num and a clip take five)."""
+        out = np.fmax(x, np.float32(0.0))
+        return np.fmin(out, np.float32(1.0), out=out)
+
     def min_last(self, x: np.ndarray) -> np.ndarray:
         """The minimum over the last axis, kept as size 1. Elementwise minima of the channels:
         numpy's own reduction over a short last axis is about 20x slower."""
@@ -190,7 +196,12 @@ class NumpyOps(SameCalls):
         if f == 1:
             return x
         h, w, c = x.shape
-        padded = np.pad(x, ((0, -h % f), (0, -w % f), (0, 0))) if (h % f or w % f) else x
+        padded = x
+        if h % f or w % f:  # zero padding to whole blocks (np.pad takes twice as long)
+            padded = np.empty((h + -h % f, w + -w % f, c), x.dtype)
+            padded[:h, :w] = x
+            padded[h:] = 0.0
+            padded[:h, w:] = 0.0
         small = cv2.resize(padded, (padded.shape[1] // f, padded.shape[0] // f), interpolation=cv2.INTER_AREA)
         return small.reshape(padded.shape[0] // f, padded.shape[1] // f, c)
 
@@ -236,8 +247,12 @@ class NumpyOps(SameCalls):
         return x.transpose(axes)
 
     def planes(self, x: np.ndarray) -> np.ndarray:
-        """(..., C) -> (C, ...), contiguous."""
-        return np.ascontiguousarray(np.moveaxis(x, -1, 0))
+        """(..., C) -> (C, ...), contiguous (copied channel by channel: 2 ms against 3 ms for a
+        strided copy of a 4-channel megapixel)."""
+        out = np.empty((x.shape[-1], *x.shape[:-1]), x.dtype)
+        for c in range(x.shape[-1]):
+            out[c] = x[..., c]
+        return out
 
     def interleave(self, x: np.ndarray) -> np.ndarray:
         """(C, ...) -> (..., C), contiguous (OpenCV's merge: several times numpy's copy)."""
@@ -294,6 +309,9 @@ class TorchOps(SameCalls):
     # --- elementwise and reductions (and those of ``SameCalls``)
     def pow(self, x: torch.Tensor, p: float) -> torch.Tensor:
         return x ** p
+
+    def unit_clip(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.nan_to_num(x, nan=0.0).clamp(0.0, 1.0)
 
     def min_last(self, x: torch.Tensor) -> torch.Tensor:
         return x.amin(dim=-1, keepdim=True)

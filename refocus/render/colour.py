@@ -15,14 +15,23 @@ def srgb_to_linear(x: Array) -> Array:
     """sRGB-encoded values in [0, 1] -> linear light in [0, 1] (IEC 61966-2-1)."""
     ops = ops_for(x)
     x = x.clip(0.0, 1.0)
-    return ops.where(x <= 0.04045, x / 12.92, ops.pow((x + 0.055) / 1.055, 2.4))
+    # in place where possible: each new frame-sized array costs about as much as a pass
+    power = x * (1 / 1.055)
+    power += 0.055 / 1.055
+    x *= 1 / 12.92
+    return ops.where(x <= 0.04045 / 12.92, x, ops.pow(power, 2.4))
 
 
 def linear_to_srgb(x: Array) -> Array:
-    """Linear light -> sRGB-encoded values in [0, 1]; values above 1 clip, as a sensor does."""
+    """Linear light -> sRGB-encoded values in [0, 1]; values above 1 clip, as a sensor does
+    (NaN encodes as 0)."""
     ops = ops_for(x)
-    x = x.clip(0.0, 1.0)
-    return ops.where(x <= 0.0031308, 12.92 * x, 1.055 * ops.pow(x.clip(1e-12, None), 1 / 2.4) - 0.055)
+    x = ops.unit_clip(x)
+    power = ops.pow(x.clip(1e-12, None), 1 / 2.4)
+    power *= 1.055
+    power -= 0.055
+    x *= 12.92
+    return ops.where(x <= 0.0031308 * 12.92, x, power)
 
 
 # Clipped pixels are lights (worth ``clipped_gain``) only where they are sparse: they fill less

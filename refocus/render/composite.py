@@ -31,7 +31,7 @@ from refocus.render.backends import Array, Ops
 from refocus.render.blur import blur_stack, downsample_stack
 from refocus.render.layers import Layer, Run, batches, layer_stack, plan_layers, premultiplied, runs
 from refocus.render.occlusion import extend, extend_behind_occluders, fill_estimate, fill_hidden, hidden
-from refocus.render.tiles import MAX_HALO, TILE, Grid, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
+from refocus.render.tiles import MAX_HALO, TILE, Grid, blocks, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
 
 # Tiles of one layer processed at once (memory: up to 40 kB per tile of a 5-channel stack).
 TILE_BATCH = 1024
@@ -112,7 +112,7 @@ class Tiled:
     def __init__(self, ops: Ops, grid: Grid, source: Array, acc: Array) -> None:
         """``source``: ``Grid.padded_source``; ``acc``: (rows * TILE, cols * TILE, 4)."""
         self.ops, self.grid, self.source, self.acc = ops, grid, source, acc
-        self.fill: Array | None = None  # frame-sized scratch for the fill at full resolution
+        self.fill: Array | None = None  # frame-sized scratch for the fill at full resolution, planar
 
     def composite(self, ly: Layer, tiles: tuple[np.ndarray, np.ndarray], aperture: Aperture, behind: bool) -> None:
         """Composite layer ``ly`` on its (row, column) tiles (N,), (N,)."""
@@ -127,25 +127,46 @@ class Tiled:
             if hidden(ops, cores[3, ty, tx], own) is not None:
                 small, f = fill_estimate(ops, self.acc[ly.y0:ly.y1, ly.x0:ly.x1], ly.radius)
                 if self.fill is None:  # outside the current box: stale or zero (finite), under a zero mask
-                    self.fill = ops.zeros(self.acc.shape)
+                    self.fill = ops.zeros((4, *self.acc.shape[:2]))
                 fill = self.fill
-                fill[ly.y0:ly.y1, ly.x0:ly.x1] = ops.upsample(small, small.shape[0] * f,
-                                                              small.shape[1] * f)[:ly.height, :ly.width]
-        for start in range(0, len(ty), TILE_BATCH):
-            y, x = ty[start:start + TILE_BATCH], tx[start:start + TILE_BATCH]
-            stack = premultiplied(ops, grid.windows(ops, source, y, x, h), [k] * len(y))
-            under = cores[:, y, x]
-            if fill is not None:
-                missing = hidden(ops, under[3:4], stack[3:4, :, h:h + T, h:h + T])
-                if missing is not None:
-                    under = ops.addcmul(under, missing, grid.cores(ops, fill)[:, y, x])
-            core = stack[:, :, h:h + T, h:h + T]
-            if kernel.shape != (1, 1):  # unblurred, a layer is its own extension (alpha = own)
-                core = ops.convolve_planes(stack, kernel)[:, :, h:h + T, h:h + T]
-                core[3:4] = extend(ops, core[:3], core[3:4], core[4:5])
-            alpha = core[3:4]
-            ops.addcmul(core[:4], 1.0 - alpha, under, out=under)
-            cores[:, y, x] = under
+                for c, plane in enumerate(ops.planes(small)):  # upsampled plane by plane, read planar
+                    fill[c, ly.y0:ly.y1, ly.x0:ly.x1] = ops.upsample(plane[..., None], small.shape[0] * f,
+                                                                     small.shape[1] * f)[:ly.height, :ly.width, 0]
+        rects, rest = blocks(tiles, grid)
+        m = MAX_HALO - h
+        for r0, r1, c0, c1 in rects:  # runs of tiles: one window each
+            y0, y1, x0, x1 = r0 * T, r1 * T, c0 * T, c1 * T
+            window = source[:, None, y0 + m:y1 + MAX_HALO + h, x0 + m:x1 + MAX_HALO + h]
+            region = self.acc[y0:y1, x0:x1]
+            extra = None if fill is None else fill[:, None, y0:y1, x0:x1]
+            under = self.layer_over(window, ops.planes(region)[:, None], extra, kernel, h, k)
+            region[...] = ops.interleave(under[:, 0])
+        ry, rx = ops.asarray(rest[0]), ops.asarray(rest[1])
+        for start in range(0, len(ry), TILE_BATCH):  # the other tiles, gathered in batches
+            y, x = ry[start:start + TILE_BATCH], rx[start:start + TILE_BATCH]
+            extra = None if fill is None else grid.planar_cores(ops, fill)[:, y, x]
+            cores[:, y, x] = self.layer_over(grid.windows(ops, source, y, x, h), cores[:, y, x], extra, kernel, h, k)
+
+    def layer_over(self, window: Array, under: Array, fill: Array | None, kernel: np.ndarray, h: int,
+                   k: int) -> Array:
+        """One layer blurred and composited over pieces of the accumulation: ``window`` (4, N,
+        h' + 2h, w' + 2h) the padded source around the pieces, ``under`` (4, N, h', w') the
+        accumulation there (planar, written over and returned), ``fill`` the same pieces of
+        the fill (or None: no fill)."""
+        ops = self.ops
+        stack = premultiplied(ops, window, [k] * window.shape[1])
+        inner = (slice(None), slice(None), slice(h, stack.shape[2] - h), slice(h, stack.shape[3] - h))
+        if fill is not None:
+            missing = hidden(ops, under[3:4], stack[3:4][inner])
+            if missing is not None:
+                ops.addcmul(under, missing, fill, out=under)
+        core = stack[inner]
+        if kernel.shape != (1, 1):  # unblurred, a layer is its own extension (alpha = own)
+            core = ops.convolve_planes(stack, kernel)[inner]
+            core[3:4] = extend(ops, core[:3], core[3:4], core[4:5])
+        alpha = core[3:4]
+        ops.addcmul(core[:4], 1.0 - alpha, under, out=under)
+        return under
 
 
 class Full:

@@ -95,8 +95,8 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
         if highlight_boost > 0.0:
             linear = boost_highlights(linear, srgb, coc, highlight_boost, highlight_threshold)
         fine_radius, relative_width = QUALITIES[quality]
+        # linear_to_srgb's output lies in [0, 1], NaN-free (its input clipped)
         out = linear_to_srgb(composite_layers(ops, linear, coc, aperture, fine_radius, relative_width))
-        out = ops.nan_to_num(out).clip(0.0, 1.0)
 
     if is_torch:
         return out.to(image.device) if isinstance(out, torch.Tensor) else torch.from_numpy(out).to(image.device)

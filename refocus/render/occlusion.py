@@ -50,8 +50,9 @@ def extend(ops: Ops, colour: Array, own: Array, nearer_1: Array) -> Array:
     channels, scaled in place to the extended layer's colour), own coverage and nearer - 1 (one
     channel each, broadcasting against the colour). Returns the extended layer's alpha."""
     own, nearer = own.clip(0.0, 1.0), nearer_1 + 1.0
-    seen = (4.0 * own).clip(0.0, 1.0)
-    alpha = (own / ops.maximum((1.0 - seen * nearer).clip(1e-6, None), own)).clip(0.0, 1.0)
+    seen = (4.0 * own).clip(None, 1.0)
+    # in [0, 1] without a clip: own in [0, 1] over at least itself and at least 1e-6
+    alpha = own / ops.maximum((1.0 - seen * nearer).clip(1e-6, None), own)
     colour *= alpha / own.clip(1e-6, None)
     return alpha
 
