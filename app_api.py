@@ -100,7 +100,8 @@ def add_api(app: RefocusApp) -> None:
 
     def points(text: str, prepared) -> list[tuple[float, float]]:
         """``"X1,Y1 X2,Y2 ..."`` (pixels or percent) as (x, y) pixels of the prepared photo."""
-        return [FocusTarget.parse(point).point_in(prepared.depth.disparity) for point in str(text).split()]
+        disparity, area = prepared.depth.disparity, prepared.subject_area
+        return [FocusTarget.parse(point).point_in(disparity, area) for point in str(text).split()]
 
     @user_errors
     def refocus_api(

@@ -165,7 +165,7 @@ def main(argv: list[str] | None = None) -> int:
         disparity = prepared.depth.disparity
         if args.save_depth:
             save_depth_png16(args.save_depth, disparity)
-        focus = (args.focus or CENTRE).point_in(disparity)
+        focus = (args.focus or CENTRE).point_in(disparity, prepared.subject_area)
         if args.focus_to:
             return write_focus_pull(args, refocuser, photo, prepared, focus, settings)
         if args.output.lower().endswith(ANIMATION_EXTENSIONS):

@@ -100,7 +100,7 @@ def refocus_many(
         try:
             photo = load_photo(source, max_pixels=max_pixels)
             prepared = refocuser.prepare(photo)
-            point = focus.point_in(prepared.depth.disparity)
+            point = focus.point_in(prepared.depth.disparity, prepared.subject_area)
             save_png(output, refocuser.render_full(photo, prepared, point, settings))
         except (RefocusError, OSError) as error:
             yield BatchResult(source, error=str(error))

@@ -75,19 +75,28 @@ class FocusTarget:
             raise RefocusError(f"A focus point in percent must lie within 0% to 100%, got {text!r}.")
         return cls(x, y, relative=relative)
 
-    def point_in(self, disparity: np.ndarray) -> tuple[float, float]:
-        """The (x, y) pixel this target means in a photo whose disparity (H, W) is given."""
+    def point_in(
+        self, disparity: np.ndarray, subject_area: tuple[float, float, float, float] | None = None
+    ) -> tuple[float, float]:
+        """The (x, y) pixel this target means in a photo whose disparity (H, W) is given (and,
+        for ``auto``, the camera's subject area: see ``auto_focus_point``)."""
         height, width = disparity.shape
         if self.auto:
-            return auto_focus_point(disparity)
+            return auto_focus_point(disparity, subject_area)
         if self.relative:
             # 100% is the last pixel, not one past it.
             return min(self.x / 100 * width, width - 1), min(self.y / 100 * height, height - 1)
         return self.x, self.y
 
 
-def auto_focus_point(disparity: np.ndarray) -> tuple[float, float]:
+def auto_focus_point(
+    disparity: np.ndarray, subject_area: tuple[float, float, float, float] | None = None
+) -> tuple[float, float]:
     """The subject's most interior pixel: where a click would focus on the subject.
+
+    With the camera's ``subject_area`` (x0, y0, x1, y1 as fractions of the frame: where a phone
+    focused), the search below runs inside that box only: the camera knew its subject, and a
+    nearer surface outside the box (a bed in the corner of a pet's portrait) is not it.
 
     The disparity is cut into ``AUTO_FOCUS_BANDS`` bands of equal width; each band's connected
     regions covering at least ``AUTO_FOCUS_MIN_AREA`` of the frame are candidates. Among those
@@ -101,12 +110,20 @@ def auto_focus_point(disparity: np.ndarray) -> tuple[float, float]:
 
     Args:
         disparity: float32 (H, W), larger = nearer, any positive scale.
+        subject_area: (x0, y0, x1, y1) in [0, 1], or None (the whole frame).
 
     Returns:
         (x, y) in pixels of ``disparity``.
     """
     if disparity.ndim != 2 or disparity.size == 0:
         raise RefocusError(f"Expected a 2-D disparity map, got shape {disparity.shape}.")
+    if subject_area is not None:
+        height, width = disparity.shape
+        x0, y0, x1, y1 = subject_area
+        left, top = int(x0 * width), int(y0 * height)
+        right, bottom = max(round(x1 * width), left + 1), max(round(y1 * height), top + 1)
+        x, y = auto_focus_point(disparity[top:bottom, left:right])
+        return x + left, y + top
     height, width = disparity.shape
     scale = min(1.0, AUTO_FOCUS_SIZE / max(height, width))
     small = np.asarray(disparity, np.float32)

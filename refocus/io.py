@@ -70,6 +70,8 @@ class Photo:
         exif: the file's EXIF block (bytes), kept for the output, or None.
         simulated_f_number: the f-number the phone's portrait mode simulated (Apple
             ``depthBlurEffect:SimulatedAperture``), a good starting aperture; or None.
+        subject_area: the camera's subject area (EXIF ``SubjectArea``: where it focused or
+            found the subject) as (x0, y0, x1, y1), fractions of the upright frame; or None.
     """
 
     pixels: np.ndarray
@@ -78,6 +80,7 @@ class Photo:
     icc_profile: bytes | None = None
     exif: bytes | None = None
     simulated_f_number: float | None = None
+    subject_area: tuple[float, float, float, float] | None = None
 
     @property
     def width(self) -> int:
@@ -199,6 +202,7 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
     icc = _rgb_icc_profile(im)
     exif = im.info.get("exif") or None
     aperture = simulated_f_number(im.info.get("xmp") or im.info.get("XML:com.adobe.xmp"))
+    subject = exif_subject_area(im)
     im = ImageOps.exif_transpose(im)
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N"):
         pixels = np.asarray(im, dtype=np.uint16).astype(np.float32) / 65535.0
@@ -212,7 +216,7 @@ def _decode_pil(im: Image.Image, max_pixels: int) -> Photo:
         # CMYK, YCbCr, palette, 1-bit, grayscale and 48-bit RGB (which Pillow reads as 8-bit) all
         # come out as 8-bit sRGB here.
         pixels = np.asarray(im.convert("RGB"), dtype=np.float32) / 255.0
-    return Photo(_as_rgb(pixels), focal, icc_profile=icc, exif=exif, simulated_f_number=aperture)
+    return Photo(_as_rgb(pixels), focal, icc_profile=icc, exif=exif, simulated_f_number=aperture, subject_area=subject)
 
 
 def _rgb_icc_profile(im: Image.Image) -> bytes | None:
@@ -228,6 +232,48 @@ def _exif_focal_mm_35(im: Image.Image) -> float | None:
     except Exception:  # noqa: BLE001 - broken EXIF must never stop a photo from loading
         return None
     return value if value and math.isfinite(value) and 1 <= value <= 2000 else None
+
+
+# Smallest subject area kept, as a share of the frame's width and height: a smaller one (a
+# face far away) holds too few depth pixels for auto focus to find regions in.
+MIN_SUBJECT_SHARE = 0.05
+
+
+def exif_subject_area(im: Image.Image) -> tuple[float, float, float, float] | None:
+    """EXIF ``SubjectArea`` (tag 0x9214) as (x0, y0, x1, y1) fractions of the upright frame.
+
+    The tag holds a rectangle (centre x, centre y, width, height), a circle (centre, diameter)
+    or a point (ignored: no extent) in the stored image's pixels; phones write the area they
+    focused on. The box is turned with the EXIF orientation as ``ImageOps.exif_transpose``
+    turns the pixels. Call it before ``Image.draft``, which changes ``im.size``.
+    """
+    try:
+        area = [float(v) for v in im.getexif().get_ifd(0x8769).get(0x9214) or ()]
+        orientation = int(im.getexif().get(0x0112) or 1)
+    except Exception:  # noqa: BLE001 - broken EXIF must never stop a photo from loading
+        return None
+    width, height = im.size
+    if len(area) == 4:
+        (cx, cy, w, h) = area
+    elif len(area) == 3:
+        (cx, cy, w), h = area, area[2]
+    else:
+        return None
+    x0, x1 = np.clip([(cx - w / 2) / width, (cx + w / 2) / width], 0.0, 1.0)
+    y0, y1 = np.clip([(cy - h / 2) / height, (cy + h / 2) / height], 0.0, 1.0)
+    if not (x1 - x0 >= MIN_SUBJECT_SHARE and y1 - y0 >= MIN_SUBJECT_SHARE):
+        return None
+    if orientation in (2, 3):  # mirrored left-right (2), turned 180 (3)
+        x0, x1 = 1.0 - x1, 1.0 - x0
+    if orientation in (3, 4):  # turned 180 (3), mirrored top-bottom (4)
+        y0, y1 = 1.0 - y1, 1.0 - y0
+    if orientation in (5, 6, 7, 8):  # turned by 90 degrees: x and y swap
+        (x0, x1), (y0, y1) = (y0, y1), (x0, x1)
+        if orientation in (6, 7):  # (x, y) -> (H - y, ...): the new x runs against the old y
+            x0, x1 = 1.0 - x1, 1.0 - x0
+        if orientation in (7, 8):  # (..., W - x): the new y runs against the old x
+            y0, y1 = 1.0 - y1, 1.0 - y0
+    return float(x0), float(y0), float(x1), float(y1)
 
 
 def _scale_to_unit(values: np.ndarray) -> np.ndarray:

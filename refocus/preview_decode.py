@@ -21,7 +21,7 @@ from PIL import Image
 from refocus.cache import OnDemand
 from refocus.depth.embedded import EmbeddedDepth
 from refocus.errors import RefocusError
-from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, load_photo, read_embedded_depth
+from refocus.io import DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, Photo, exif_subject_area, load_photo, read_embedded_depth
 
 # EXIF orientations that turn the stored image by 90 degrees (width and height swap).
 _TRANSPOSED = {5, 6, 7, 8}
@@ -55,6 +55,10 @@ class DraftPhoto:
     @property
     def simulated_f_number(self) -> float | None:
         return self.draft.simulated_f_number
+
+    @property
+    def subject_area(self) -> tuple[float, float, float, float] | None:
+        return self.draft.subject_area  # fractions of the frame: the same at any decode size
 
 
 def load_draft_photo(
@@ -92,12 +96,13 @@ def load_draft_photo(
     with Image.open(io.BytesIO(data)) as im:
         if im.getexif().get(0x0112) in _TRANSPOSED:
             width, height = height, width
+        subject = exif_subject_area(im)  # in the stored size's pixels: before the draft
         scale = long_edge / max(im.size)
         # Pillow picks the largest reduction whose result is still at least the requested size.
         im.draft("RGB", (max(1, round(im.size[0] * scale)), max(1, round(im.size[1] * scale))))
         try:
             draft = load_photo(im, max_pixels=max_pixels)
-            draft = dataclasses.replace(draft, embedded_depth=read_embedded_depth(data, im))
+            draft = dataclasses.replace(draft, embedded_depth=read_embedded_depth(data, im), subject_area=subject)
         except (OSError, ValueError, SyntaxError, EOFError) as e:
             raise RefocusError(f"This image file is damaged or truncated and cannot be decoded ({e}).") from e
     full_bytes = width * height * 3 * 4  # float32 RGB once decoded

@@ -207,6 +207,7 @@ class PreparedPhoto:
             scale as ``depth.disparity``.
         depth_source: where the depth came from, for people: ``"uploaded depth map"``,
             ``"embedded iPhone depth (768 x 576, metric)"`` or ``"model:<name>"``.
+        subject_area: the camera's subject area (``Photo.subject_area``), where auto focus looks.
     """
 
     key: str
@@ -217,6 +218,7 @@ class PreparedPhoto:
     preview: np.ndarray
     preview_disparity: np.ndarray
     depth_source: str = ""
+    subject_area: tuple[float, float, float, float] | None = None
 
     @property
     def depth(self) -> DepthResult:
@@ -418,6 +420,7 @@ class Refocuser:
             preview=preview,
             preview_disparity=preview_disparity,
             depth_source=source,
+            subject_area=photo.subject_area,
         )
 
     def _staged_depth(

@@ -478,7 +478,7 @@ class RefocusApp:
     def auto_focus(self, session: Session) -> tuple[float, float]:
         """The subject's point in the session's photo (original pixels), from the preview's depth."""
         prepared = self.prepared(session)
-        x, y = auto_focus_point(prepared.preview_disparity)
+        x, y = auto_focus_point(prepared.preview_disparity, prepared.subject_area)
         return x / prepared.preview_scale, y / prepared.preview_scale
 
     def focus_band(self, session: Session, settings: LensSettings, preview: np.ndarray) -> np.ndarray:

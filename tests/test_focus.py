@@ -47,6 +47,21 @@ def test_auto_focus_on_a_large_photo_maps_back_to_its_pixels():
     assert 2000 <= x < 2600 and 600 <= y < 2000
 
 
+def test_auto_focus_looks_inside_the_cameras_subject_area():
+    """A pet's portrait: the near bed fills the lower right corner, the pet stands in the middle,
+    where the camera focused. Without the camera's subject area the bed wins (nearer, large);
+    with it, the pet."""
+    disparity = np.full((240, 320), 0.2, np.float32)  # the wall
+    disparity[160:, 220:] = 0.9  # the bed, nearest, in the corner
+    disparity[60:150, 120:180] = 0.6  # the pet
+    x, y = auto_focus_point(disparity)
+    assert x >= 220 and y >= 160
+    area = (0.25, 0.15, 0.75, 0.7)  # fractions of the frame: x 80-240, y 36-168
+    x, y = auto_focus_point(disparity, area)
+    assert 125 <= x < 175 and 65 <= y < 145  # on the pet, inside its outline
+    assert FocusTarget.parse("auto").point_in(disparity, area) == (x, y)
+
+
 def test_auto_focus_on_a_flat_map_is_the_centre():
     assert auto_focus_point(np.ones((11, 21), np.float32)) == (10, 5)
 

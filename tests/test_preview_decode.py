@@ -12,6 +12,7 @@ from PIL import Image
 from conftest import textured_scene
 from refocus.depth import load_depth_model
 from refocus.errors import RefocusError
+from refocus.focus import FocusTarget
 from refocus.io import Photo, load_photo
 from refocus.preview_decode import DraftPhoto, load_draft_photo
 from refocus.refocuser import LensSettings, Refocuser
@@ -69,3 +70,53 @@ def test_a_draft_photo_refocuses_like_the_full_decode(tiny_model_dir):
     assert (prepared.width, prepared.height) == (800, 600) and prepared.preview.shape == reference.preview.shape
     assert np.abs(prepared.preview - reference.preview).mean() < 0.01
     assert prepared.depth.disparity.shape == (600, 800) and draft.full.computed
+
+
+def marked_jpeg(width: int, height: int, orientation: int, box: tuple[int, int, int, int]) -> bytes:
+    """A dark JPEG with a white rectangle (x0, y0, x1, y1, stored pixels) and EXIF naming that
+    rectangle as its SubjectArea (centre x, centre y, width, height)."""
+    pixels = np.zeros((height, width, 3), np.uint8)
+    x0, y0, x1, y1 = box
+    pixels[y0:y1, x0:x1] = 255
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    exif.get_ifd(0x8769)[0x9214] = ((x0 + x1) // 2, (y0 + y1) // 2, x1 - x0, y1 - y0)
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", quality=95, exif=exif.tobytes())
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_the_cameras_subject_area_turns_with_the_photo(orientation):
+    data = marked_jpeg(1600, 1200, orientation, (200, 100, 600, 500))
+    photo = load_photo(data)
+    x0, y0, x1, y1 = photo.subject_area
+    h, w = photo.pixels.shape[:2]
+    # the white rectangle, where the upright pixels show it, is the box
+    rows, cols = np.nonzero(photo.pixels[..., 0] > 0.5)
+    np.testing.assert_allclose([x0 * w, y0 * h, x1 * w, y1 * h],
+                               [cols.min(), rows.min(), cols.max() + 1, rows.max() + 1], atol=2)  # fmt: skip
+    # decoded at preview size (the draft's own size is smaller): the same fractions
+    draft = load_draft_photo(data, long_edge=400)
+    assert isinstance(draft, DraftPhoto) and draft.subject_area == photo.subject_area
+
+
+def test_a_photo_without_a_subject_area_or_with_a_point_has_none():
+    assert load_photo(jpeg(320, 240)).subject_area is None
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9214] = (100, 80)  # a point: no extent to search in
+    buffer = io.BytesIO()
+    Image.new("RGB", (320, 240)).save(buffer, "JPEG", exif=exif.tobytes())
+    assert load_photo(buffer.getvalue()).subject_area is None
+
+
+def test_the_subject_area_reaches_the_prepared_photo_and_auto_focus():
+    data = marked_jpeg(1600, 1200, 1, (200, 100, 600, 500))
+    photo = load_draft_photo(data, long_edge=400)
+    depth = np.full((1200, 1600), 0.2, np.float32)
+    depth[900:, 1200:] = 0.9  # nearer and larger, but outside the camera's subject area
+    depth[150:450, 250:550] = 0.6  # the subject, inside it
+    prepared = Refocuser().prepare(photo, depth)
+    assert prepared.subject_area == photo.subject_area
+    x, y = FocusTarget.parse("auto").point_in(prepared.depth.disparity, prepared.subject_area)
+    assert 250 <= x < 550 and 150 <= y < 450
