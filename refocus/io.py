@@ -248,8 +248,9 @@ def exif_subject_area(im: Image.Image) -> tuple[float, float, float, float] | No
     turns the pixels. Call it before ``Image.draft``, which changes ``im.size``.
     """
     try:
-        area = [float(v) for v in im.getexif().get_ifd(0x8769).get(0x9214) or ()]
-        orientation = int(im.getexif().get(0x0112) or 1)
+        exif = im.getexif()
+        area = [float(v) for v in exif.get_ifd(0x8769).get(0x9214) or ()]
+        orientation = int(exif.get(0x0112) or 1)
     except Exception:  # noqa: BLE001 - broken EXIF must never stop a photo from loading
         return None
     width, height = im.size
