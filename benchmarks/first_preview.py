@@ -17,13 +17,21 @@ same run and alternating so both see the same machine load:
   guide, filtered at the preview's size), as before ``upsample_disparity_for_preview`` (luma
   guide, filtered at the network map's size).
 
+``--depth iphone`` makes the render realistic: the randomly initialised network's map is noise
+at its 14 px patch scale, so every depth layer reaches the whole frame and the preview render is
+a worst case several times slower than on any real photo's depth. With ``--depth iphone`` the
+photo is the real iPhone portrait in ``../shared/real-phone`` (resized to each size, as a JPEG),
+the network still runs in full (its time is the real weights'), and its output is then replaced
+by the phone's measured depth map (as disparity, resized to the network's output): the map a
+good network gives, rendered as the app renders it.
+
 Stages: decode, network (the processor's resize included), upsample (edge-aware), render
 (preview, f/2.8 disc, focused at the centre), all wall-clock; ``cpu`` is the process's CPU time
 for the whole path, steadier than wall-clock on a machine shared with other work, and ``up cpu``
 the upsampling's (its thread's CPU time: the filter is single-threaded). Prints a table and a
 one-line summary.
 
-    python -m benchmarks.first_preview [--sizes 1 12 24] [--repeats 3]
+    python -m benchmarks.first_preview [--sizes 1 12 24] [--repeats 3] [--depth network|iphone]
     REFOCUS_CPU_RUNTIME=openvino python -m benchmarks.first_preview   # the network on OpenVINO
 """
 
@@ -43,6 +51,7 @@ from PIL import Image
 
 import refocus.depth.hf as hf_module
 import refocus.depth.staged as staged_module
+from benchmarks.render_speed import load_real
 from refocus.depth import load_depth_model
 from refocus.io import load_photo
 from refocus.preview_decode import load_draft_photo
@@ -88,6 +97,43 @@ def jpeg_photo(width: int, height: int) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, "JPEG", quality=92)
     return buffer.getvalue()
+
+
+def iphone_photo(width: int, height: int) -> tuple[bytes, np.ndarray] | None:
+    """The real iPhone portrait at about ``width`` x ``height`` pixels (its own 4:3 aspect) as a
+    JPEG (quality 92), and its measured disparity (float32, 1/m, 768 x 576); None when the file
+    or pillow-heif is absent."""
+    loaded = load_real("iphone")
+    if loaded is None:
+        return None
+    image, disparity, _, _ = loaded
+    h0, w0 = image.shape[:2]
+    scale = (width * height / (w0 * h0)) ** 0.5
+    size = (round(w0 * scale), round(h0 * scale))
+    pixels = cv2.resize(image, size, interpolation=cv2.INTER_AREA) if scale < 1 else image
+    buffer = io.BytesIO()
+    Image.fromarray(np.round(pixels * 255).astype(np.uint8)).save(buffer, "JPEG", quality=92)
+    return buffer.getvalue(), cv2.resize(disparity, (768, 576), interpolation=cv2.INTER_AREA)
+
+
+@contextmanager
+def network_predicts(model, disparity: np.ndarray | None):
+    """The network runs in full, then its low-resolution output is replaced by ``disparity``
+    resized to the output's shape (None: the network's own output)."""
+    if disparity is None:
+        yield
+        return
+    original = model._network_disparity
+
+    def replaced(pixels):
+        low, focal = original(pixels)
+        return cv2.resize(disparity, low.shape[::-1], interpolation=cv2.INTER_AREA), focal
+
+    model._network_disparity = replaced
+    try:
+        yield
+    finally:
+        del model._network_disparity
 
 
 @contextmanager
@@ -196,6 +242,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=list(SIZES), choices=list(SIZES))
     parser.add_argument("--repeats", type=int, default=3, help="runs per path and size; the median is shown")
+    parser.add_argument("--depth", default="network", choices=("network", "iphone"),
+                        help="the network's own (noise) map, or the real iPhone photo with its measured depth")
     parser.add_argument("--paths", nargs="+", default=list(PATHS), choices=list(PATHS), help="paths to time")
     args = parser.parse_args()
 
@@ -219,11 +267,17 @@ def main() -> None:
     print(f"{'photo':>6} {'path':>7} " + " ".join(f"{s:>9}" for s in COLUMNS) + "   (seconds, median)", flush=True)
     summary = []
     for megapixels in args.sizes:
-        data = jpeg_photo(*SIZES[megapixels])
+        data, disparity = jpeg_photo(*SIZES[megapixels]), None
+        if args.depth == "iphone":
+            real = iphone_photo(*SIZES[megapixels])
+            if real is None:
+                raise SystemExit("--depth iphone needs ../shared/real-phone and pillow-heif")
+            data, disparity = real
         runs: dict[str, list[dict[str, float]]] = {path: [] for path in paths}
-        for _ in range(args.repeats):
-            for path, run in paths.items():
-                runs[path].append(run(data))
+        with network_predicts(model, disparity):
+            for _ in range(args.repeats):
+                for path, run in paths.items():
+                    runs[path].append(run(data))
         medians = {path: {k: statistics.median(r[k] for r in rs) for k in rs[0]} for path, rs in runs.items()}
         for path, m in medians.items():
             print(f"{megapixels:>4}MP {path:>7} " + " ".join(f"{m[s]:9.2f}" for s in COLUMNS), flush=True)
@@ -241,7 +295,8 @@ def main() -> None:
                 f"({new['up cpu'] / pv['up cpu']:.2f}x), total {pv['total']:.2f} -> {new['total']:.2f} s"
             )
         summary.append(f"{megapixels} MP " + ", ".join(parts))
-    print("upload -> first preview, DA-V2-Small-sized network on CPU: " + "; ".join(summary))
+    depth = "the network's own map" if args.depth == "network" else "the iPhone photo's measured depth"
+    print(f"upload -> first preview, DA-V2-Small-sized network on CPU, rendering {depth}: " + "; ".join(summary))
 
 
 if __name__ == "__main__":
