@@ -93,6 +93,7 @@ def test_two_clicks_100_ms_apart_on_a_12_mp_photo_end_focused_on_the_second(big_
 
 def test_the_marker_moves_at_once_before_the_render_returns(big_app):
     page = big_app
+    page.locator("#photo img").first.scroll_into_view_if_needed()  # a screenshot's clip must be on screen
     point = image_point(page, "#photo", 0.4, 0.5)
     clip = {"x": point[0] - 30, "y": point[1] - 30, "width": 60, "height": 60}  # the spot, no toolbar
     page.mouse.move(*point)  # hovering may show the image's buttons: not what is tested
