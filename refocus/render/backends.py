@@ -192,18 +192,27 @@ class NumpyOps(SameCalls):
         return self.interleave(out)
 
     def box_downsample(self, x: np.ndarray, f: int) -> np.ndarray:
-        """(h, w, C) -> (ceil(h/f), ceil(w/f), C): block means, zero padding."""
+        """(h, w, C) -> (ceil(h/f), ceil(w/f), C): block means, zero padding. The whole blocks
+        are read in place (OpenCV takes a crop of a larger frame as it is); only the partial
+        last row and column of blocks are padded: a padded copy of the whole crop took 3-4x
+        the time of the means at 12 MP."""
         if f == 1:
             return x
         h, w, c = x.shape
-        padded = x
-        if h % f or w % f:  # zero padding to whole blocks (np.pad takes twice as long)
-            padded = np.empty((h + -h % f, w + -w % f, c), x.dtype)
-            padded[:h, :w] = x
-            padded[h:] = 0.0
-            padded[:h, w:] = 0.0
-        small = cv2.resize(padded, (padded.shape[1] // f, padded.shape[0] // f), interpolation=cv2.INTER_AREA)
-        return small.reshape(padded.shape[0] // f, padded.shape[1] // f, c)
+        h0, w0 = h - h % f, w - w % f  # the whole blocks
+        out = np.empty((-(-h // f), -(-w // f), c), np.float32)
+        if h0 and w0:
+            whole = cv2.resize(x[:h0, :w0], (w0 // f, h0 // f), interpolation=cv2.INTER_AREA)
+            out[:h0 // f, :w0 // f] = whole.reshape(h0 // f, w0 // f, c)
+        if w0 < w:  # the last column of blocks, above the last row
+            strip = np.zeros((h0, f, c), np.float32)
+            strip[:, :w - w0] = x[:h0, w0:]
+            out[:h0 // f, -1] = strip.reshape(h0 // f, f, f, c).mean(axis=(1, 2))
+        if h0 < h:  # the last row of blocks, the corner included
+            strip = np.zeros((f, out.shape[1] * f, c), np.float32)
+            strip[:h - h0, :w] = x[h0:]
+            out[-1] = strip.reshape(f, out.shape[1], f, c).mean(axis=(0, 2))
+        return out
 
     def upsample(self, x: np.ndarray, h: int, w: int) -> np.ndarray:
         """Bilinear resize of (h', w', C) or (N, h', w', C) to (h, w) with half-pixel centres."""
