@@ -2,6 +2,7 @@
 
     python -m benchmarks.render_speed [--device cpu|cuda] [--sizes 1,12] [--repeats 5] [--quick]
     python -m benchmarks.render_speed --real [--sizes 1,3,12] [--scenes iphone,nyu,kitti]
+    python -m benchmarks.render_speed --real --clicks 10 [--scenes iphone,nyu,kitti]
 
 The reference is what most refocus demos (and this app's predecessor) do: a stack of
 Gaussian-blurred copies of the sRGB image (cv2.GaussianBlur, sigma = r/2, levels 0.5 px apart
@@ -26,6 +27,10 @@ spans much of the frame, unlike the compact objects above:
 - kitti: KITTI frame 0000000050 (1242 x 375, projected LiDAR, ~20 % of pixels measured, the
   rest filled with the nearest measurement), fx = 707.0 px, f/1.4, focus on the centre.
 
+``--clicks N``: the app's preview instead (long edge 1024 px), refocused at N random points as
+clicks do, each rendered from scratch and with the ``Reuse`` the app keeps per photo
+(``refocus.render.reuse``: depth edges and linear colour computed once), interleaved.
+
 Each is resized (photo area, depth bilinear) to about 1, 3 or 12 MP keeping its aspect; the
 blur strength follows the lens (``refocus.lens.blur_strength``) at that size. Each row also
 gives the number of depth layers and the pixels the renderer processes (``layer_work``: the
@@ -48,8 +53,10 @@ import torch
 from scipy import ndimage
 
 from refocus.lens import blur_strength, focal_length_px, focus_disparity_at
+from refocus.refocuser import PREVIEW_SIZE
 from refocus.render import QUALITIES, NumpyOps, render_bokeh
 from refocus.render.layers import plan_layers, scale, signed_coc
+from refocus.render.reuse import Reuse
 from refocus.render.tiles import REDUCED_TILE, TILE, Grid, occupancy, occupied_tiles, reduced_tiles
 
 MAX_COC_FRACTION = 0.025
@@ -210,7 +217,10 @@ def main(argv: list[str] | None = None) -> dict:
                     help="skip the Gaussian-stack reference (it takes minutes at 12 MP on a laptop)")
     ap.add_argument("--real", action="store_true", help="real photos with real depth (see above)")
     ap.add_argument("--scenes", default="iphone,nyu,kitti", help="with --real: which scenes")
+    ap.add_argument("--clicks", type=int, default=0, help="with --real: time N clicks on the 1024 px preview")
     args = ap.parse_args(argv)
+    if args.real and args.clicks:
+        return main_clicks(args)
     if args.real:
         return main_real(args)
     sizes = [0.1] if args.quick else [float(s) if "." in s else int(s) for s in args.sizes.split(",")]
@@ -245,6 +255,37 @@ def main(argv: list[str] | None = None) -> dict:
                         for r in rows)
     print(f"render_bokeh on {args.device}: {summary}")
     return {"device": args.device, "rows": rows}
+
+
+def main_clicks(args: argparse.Namespace) -> dict:
+    """Clicks on the preview: per scene, the median ms of a render from scratch and of one that
+    reuses the focus-independent steps, at random focus points, and the Gaussian stack's."""
+    rng = np.random.default_rng(0)
+    rows = []
+    print(f"clicks on the {PREVIEW_SIZE} px preview, {args.clicks} random focus points, median ms")
+    print(f"{'scene':>7} {'W x H':>11} {'fresh':>7} {'reuse':>7} {'ratio':>6} {'gauss-stack':>12}")
+    for name in args.scenes.split(","):
+        loaded = load_real(name)
+        if loaded is None:
+            print(f"{name:>7}  (files or pillow-heif absent: skipped)")
+            continue
+        h0, w0 = loaded[1].shape
+        image, disparity, focus, strength = real_scene(loaded, PREVIEW_SIZE ** 2 * min(h0, w0) / max(h0, w0) / 1e6)
+        h, w = disparity.shape
+        reuse = Reuse()
+        render_bokeh(image, disparity, focus, strength, reuse=reuse)  # the photo's first preview
+        times: dict[str, list[float]] = {"fresh": [], "reuse": []}
+        for _ in range(args.clicks):
+            focus = focus_disparity_at(disparity, rng.uniform(0, w - 1), rng.uniform(0, h - 1))
+            for label, kept in (("fresh", None), ("reuse", reuse)):
+                t0 = time.perf_counter()
+                render_bokeh(image, disparity, focus, strength, reuse=kept)
+                times[label].append((time.perf_counter() - t0) * 1000)
+        fresh, reused = statistics.median(times["fresh"]), statistics.median(times["reuse"])
+        ref = time_ms(lambda: gaussian_stack(image, disparity, focus, strength), 3, False)
+        rows.append({"scene": name, "fresh_ms": fresh, "reuse_ms": reused, "ref_ms": ref})
+        print(f"{name:>7} {w:>5}x{h:<5} {fresh:7.0f} {reused:7.0f} {reused / fresh:6.2f} {ref:12.0f}", flush=True)
+    return {"rows": rows}
 
 
 def main_real(args: argparse.Namespace) -> dict:

@@ -24,6 +24,7 @@ from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
 from refocus.preview_decode import DraftPhoto
 from refocus.render.aperture import SHAPES
+from refocus.render.reuse import Reuse
 
 if TYPE_CHECKING:  # refocus.focus imports this module
     from refocus.focus import FocusPlane
@@ -208,6 +209,9 @@ class PreparedPhoto:
         depth_source: where the depth came from, for people: ``"uploaded depth map"``,
             ``"embedded iPhone depth (768 x 576, metric)"`` or ``"model:<name>"``.
         subject_area: the camera's subject area (``Photo.subject_area``), where auto focus looks.
+        reuse: what preview renders compute from the preview and its map alone (edges,
+            linear colour), kept for the next click (``refocus.render.reuse``). A copy made
+            with a new map (``dataclasses.replace``) may share it: it is keyed by the arrays.
     """
 
     key: str
@@ -219,6 +223,7 @@ class PreparedPhoto:
     preview_disparity: np.ndarray
     depth_source: str = ""
     subject_area: tuple[float, float, float, float] | None = None
+    reuse: Reuse = field(default_factory=Reuse, repr=False, compare=False)
 
     @property
     def depth(self) -> DepthResult:
@@ -231,7 +236,8 @@ class PreparedPhoto:
 
     @property
     def nbytes(self) -> int:
-        return self.full_depth.nbytes + self.preview.nbytes + self.preview_disparity.nbytes
+        # the preview and its map, and as much again in ``reuse``
+        return self.full_depth.nbytes + 2 * (self.preview.nbytes + self.preview_disparity.nbytes)
 
 
 @dataclass
@@ -504,7 +510,7 @@ class Refocuser:
 
         ``settings`` give the bokeh's shape and highlights; ``timings`` records the seconds.
         """
-        return self._render_lens(prepared.preview, prepared.preview_disparity, lens, settings, timings)
+        return self._render_lens(prepared.preview, prepared.preview_disparity, lens, settings, timings, prepared.reuse)
 
     def preview_lens(
         self,
@@ -640,7 +646,8 @@ class Refocuser:
         return self._render_lens(image, disparity, lens_at(disparity, focus_xy, settings, focal_px, focus), settings, timings)
 
     def _render_lens(
-        self, image: np.ndarray, disparity: np.ndarray, lens: Lens, settings: LensSettings, timings: Timings | None
+        self, image: np.ndarray, disparity: np.ndarray, lens: Lens, settings: LensSettings, timings: Timings | None,
+        reuse: Reuse | None = None,
     ) -> np.ndarray:
         """``render_bokeh`` of ``image`` with ``lens`` and ``settings``' options, its seconds recorded."""
         from refocus.render import render_bokeh
@@ -653,6 +660,7 @@ class Refocuser:
             lens.strength,
             focus_range=lens.focus_range,
             focus_falloff=lens.focus_falloff,
+            reuse=reuse,
             **settings.render_options(),
         )
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)

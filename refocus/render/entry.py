@@ -13,6 +13,7 @@ from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clip
 from refocus.render.composite import composite_layers
 from refocus.render.depth_edges import snap_depth_edges
 from refocus.render.layers import absorb_far_islands, signed_coc
+from refocus.render.reuse import Reuse
 
 
 def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: float, *,
@@ -21,7 +22,7 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
                  highlight_boost: float = 0.0, highlight_threshold: float = 0.9,
                  focus_range: float = 0.0, focus_falloff: float = 0.0, clipped_gain: float = 4.0,
                  quality: str = "default", device: str | torch.device | None = None,
-                 backend: Ops | None = None) -> Any:
+                 backend: Ops | None = None, reuse: Reuse | None = None) -> Any:
     """Render the shallow depth of field a real lens focused at ``focus_disparity`` would record.
 
     Linear light, depth layers composited back to front with the aperture kernel of each
@@ -61,6 +62,10 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
         backend: the array backend to run on (``refocus.render.backends.NumpyOps()`` or
             ``TorchOps(device)``); overrides ``device``. For tests and benchmarks, e.g. the
             torch code path on the CPU.
+        reuse: a ``refocus.render.reuse.Reuse`` kept with this photo and depth map: the steps
+            that depend on them alone (depth edges, linear colour) are computed once and
+            reused while the arrays and the settings those steps read stay the same (a click
+            that only moves the focus). The arrays must not be changed in place meanwhile.
     Returns:
         (H, W, 3) float32 sRGB in [0, 1], numpy array for numpy input, torch tensor on the input's
         device for torch input.
@@ -89,9 +94,12 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
 
     with torch.no_grad():
         srgb = img.clip(0.0, 1.0)
-        disp = snap_depth_edges(disp, srgb, strength)
+        reuse = reuse or Reuse()  # (a fresh one computes every step)
+        inputs = (image, disparity, type(ops), getattr(ops, "device", None))
+        disp = reuse.get("edges", (*inputs, strength), lambda: snap_depth_edges(disp, srgb, strength))
         coc = absorb_far_islands(ops, signed_coc(ops, disp, focus, strength, focus_range, focus_falloff))
-        linear = recover_clipped_highlights(srgb_to_linear(srgb), srgb, clipped_gain)
+        linear = reuse.get("linear", (*inputs, clipped_gain),
+                           lambda: recover_clipped_highlights(srgb_to_linear(srgb), srgb, clipped_gain))
         if highlight_boost > 0.0:
             linear = boost_highlights(linear, srgb, coc, highlight_boost, highlight_threshold)
         fine_radius, relative_width = QUALITIES[quality]
