@@ -70,7 +70,7 @@ def test_blocks_cover_each_tile_once():
     grid = Grid(*coc.shape)
     kinds = set()
     for ly, tiles in occupied_tiles(occupancy(cells, grid), layers).items():
-        rects, rest = blocks(tiles, grid)
+        rects, rest = blocks(tiles, grid.rows, grid.cols)
         covered = np.zeros((grid.rows, grid.cols), int)
         for r0, r1, c0, c1 in rects:
             covered[r0:r1, c0:c1] += 1

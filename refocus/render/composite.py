@@ -24,6 +24,7 @@ layer blurred at 1/s gets its stack at 1/s from the tiles around its pixels
 
 from __future__ import annotations
 
+import cv2
 import numpy as np
 
 from refocus.render.aperture import Aperture, aperture_kernel
@@ -31,7 +32,12 @@ from refocus.render.backends import Array, Ops
 from refocus.render.blur import blur_stack, downsample_stack
 from refocus.render.layers import Layer, Run, batches, layer_stack, plan_layers, premultiplied, runs
 from refocus.render.occlusion import extend, extend_behind_occluders, fill_estimate, fill_hidden, hidden
-from refocus.render.tiles import MAX_HALO, TILE, Grid, blocks, halo, occupancy, occupied_tiles, reduced_stack, reduced_tiles
+from refocus.render.tiles import (MAX_HALO, TILE, Grid, blocks, halo, occupancy, occupied_tiles, rectangles,
+                                  reduced_stack, reduced_tiles)
+
+# A run's premultiplied colour and transmittance this close to 0 and 1 leave the accumulation
+# as it is (a blurred zero is not always exactly zero: OpenCV filters large kernels by DFT).
+IDENTITY = 1e-6
 
 # Tiles of one layer processed at once (memory: up to 40 kB per tile of a 5-channel stack).
 TILE_BATCH = 1024
@@ -132,7 +138,7 @@ class Tiled:
                 for c, plane in enumerate(ops.planes(small)):  # upsampled plane by plane, read planar
                     fill[c, ly.y0:ly.y1, ly.x0:ly.x1] = ops.upsample(plane[..., None], small.shape[0] * f,
                                                                      small.shape[1] * f)[:ly.height, :ly.width, 0]
-        rects, rest = blocks(tiles, grid)
+        rects, rest = blocks(tiles, grid.rows, grid.cols)
         m = MAX_HALO - h
         for r0, r1, c0, c1 in rects:  # runs of tiles: one window each
             y0, y1, x0, x1 = r0 * T, r1 * T, c0 * T, c1 * T
@@ -232,16 +238,42 @@ class Reduced:
     def add_lights(self, ly: Layer, lights: Array) -> None:
         self.lights.append((ly, lights))
 
+    def changed(self) -> list[tuple[int, int, int, int]]:
+        """Rectangles of the run's 1/s grid (first row, end row, first column, end column)
+        outside which the run changes nothing (P = 0, T = 1, to IDENTITY), grown by a node
+        for the upsampling's reach: on real depth a run's box is mostly empty (on the iPhone
+        photo at 12 MP, 0-10 % of most runs' boxes hold anything), and laying it over the
+        full-resolution accumulation is a pass over the box. The whole grid on a backend that
+        does not branch on values."""
+        h, w = self.state.shape[:2]
+        if not self.ops.branch_on_values:
+            return [(0, h, 0, w)]
+        state = self.state
+        change = np.abs(state[..., 4] - 1.0)
+        for c in range(4):
+            change = np.maximum(change, np.abs(state[..., c]))
+        changed = cv2.dilate((change > IDENTITY).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
+        return rectangles(changed)
+
     def flush(self) -> None:
         ops, run, s = self.ops, self.run, self.run.s
         h, w = run.y1 - run.y0, run.x1 - run.x0
         if self.back is not None:  # U -> P
             self.state[..., :4] -= self.state[..., 4:] * self.back
-        # P and T upsampled apart: OpenCV resizes 4 channels and 1 fast, 5 slowly
-        size = self.state.shape[0] * s, self.state.shape[1] * s
-        colour, transmittance = ops.upsample(self.state[..., :4], *size), ops.upsample(self.state[..., 4:], *size)
         region = self.acc[run.y0:run.y1, run.x0:run.x1]
-        ops.addcmul(colour[:h, :w], transmittance[:h, :w], region, out=region)
+        for a0, a1, b0, b1 in self.changed():  # at 1/s
+            # with one node around each piece (where the grid has it), so that its bilinear
+            # upsampling matches the whole grid's to the pixel
+            m0, m1 = max(a0 - 1, 0), min(a1 + 1, self.state.shape[0])
+            n0, n1 = max(b0 - 1, 0), min(b1 + 1, self.state.shape[1])
+            piece = self.state[m0:m1, n0:n1]
+            size = piece.shape[0] * s, piece.shape[1] * s
+            # P and T upsampled apart: OpenCV resizes 4 channels and 1 fast, 5 slowly
+            colour, transmittance = ops.upsample(piece[..., :4], *size), ops.upsample(piece[..., 4:], *size)
+            y0, y1, x0, x1 = a0 * s, min(a1 * s, h), b0 * s, min(b1 * s, w)
+            inside = slice(y0 - m0 * s, y1 - m0 * s), slice(x0 - n0 * s, x1 - n0 * s)
+            under = region[y0:y1, x0:x1]
+            ops.addcmul(colour[inside], transmittance[inside], under, out=under)
         for ly, lights in self.lights:
             colour = self.acc[ly.y0:ly.y1, ly.x0:ly.x1, :3]
             colour += lights

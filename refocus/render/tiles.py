@@ -129,9 +129,9 @@ MIN_BLOCK = 4
 BLOCK_SHARE = 0.8
 
 
-def blocks(tiles: tuple[np.ndarray, np.ndarray], grid: Grid) -> tuple[list[tuple[int, int, int, int]],
-                                                                    tuple[np.ndarray, np.ndarray]]:
-    """Split a layer's (row, column) tiles (N,), (N,) into rectangles (first row, end row,
+def blocks(tiles: tuple[np.ndarray, np.ndarray], rows: int, cols: int) -> tuple[list[tuple[int, int, int, int]],
+                                                                             tuple[np.ndarray, np.ndarray]]:
+    """Split a layer's (row, column) tiles (N,), (N,) of a ``rows`` x ``cols`` grid into rectangles (first row, end row,
     first column, end column, in tiles) and the tiles left over (row, column indices): the
     tiles' bounding box where they fill BLOCK_SHARE of it, else the runs of at least MIN_BLOCK
     tiles along a row, each merged with the rows below that hold the same run."""
@@ -140,13 +140,13 @@ def blocks(tiles: tuple[np.ndarray, np.ndarray], grid: Grid) -> tuple[list[tuple
     box = (int(tiles[0].min()), int(tiles[0].max()) + 1, int(tiles[1].min()), int(tiles[1].max()) + 1)
     if len(tiles[0]) >= BLOCK_SHARE * (box[1] - box[0]) * (box[3] - box[2]):
         return [box], (tiles[0][:0], tiles[1][:0])
-    occupied = np.zeros((grid.rows, grid.cols), bool)
+    occupied = np.zeros((rows, cols), bool)
     occupied[tiles] = True
     rest = occupied.copy()
     rects, open_runs = [], {}  # (c0, c1) -> first row of the rectangle growing down
-    for r in range(grid.rows + 1):
+    for r in range(rows + 1):
         runs_here = set()
-        if r < grid.rows:
+        if r < rows:
             edges = np.flatnonzero(np.diff(np.concatenate([[0], occupied[r].view(np.int8), [0]])))
             runs_here = {(int(a), int(b)) for a, b in zip(edges[::2], edges[1::2]) if b - a >= MIN_BLOCK}
         for run in [run for run in open_runs if run not in runs_here]:
@@ -155,6 +155,20 @@ def blocks(tiles: tuple[np.ndarray, np.ndarray], grid: Grid) -> tuple[list[tuple
             open_runs.setdefault(run, r)
             rest[r, run[0]:run[1]] = False
     return rects, np.nonzero(rest)
+
+
+def rectangles(changed: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Rectangles (first row, end row, first column, end column) that cover the True pixels of
+    ``changed`` (h, w) bool, made of REDUCED_TILE x REDUCED_TILE tiles (``blocks``' rectangles,
+    and the tiles left over)."""
+    h, w, t = *changed.shape, REDUCED_TILE
+    rows, cols = -(-h // t), -(-w // t)
+    padded = np.zeros((rows * t, cols * t), bool)
+    padded[:h, :w] = changed
+    tiles = np.nonzero(padded.reshape(rows, t, cols, t).any(axis=(1, 3)))
+    rects, (ry, rx) = blocks(tiles, rows, cols)
+    rects += [(int(r), int(r) + 1, int(c), int(c) + 1) for r, c in zip(ry, rx)]
+    return [(r0 * t, min(r1 * t, h), c0 * t, min(c1 * t, w)) for r0, r1, c0, c1 in rects]
 
 
 # --- layers blurred at 1/s: their stack at 1/s built on tiles of REDUCED_TILE px at 1/s
