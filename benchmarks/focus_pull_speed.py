@@ -6,7 +6,7 @@ Scene: ``benchmarks/render_speed.py``'s synthetic 4:3 photo (wall, receding floo
 several depths, small lights) with its depth given, so no network runs. The pull goes from the
 near blue object to the far wall (the largest CoCs of the scene) through ``make_focus_pull``,
 as the CLI and the app call it, into an MP4. Per frame it records the render alone
-(``Refocuser.timings.render_s``) and the wall time between frames (render + H.264 encode).
+(``Refocuser.last_timings.render_s``) and the wall time between frames (render + H.264 encode).
 The first frame carries one-off start-up costs, so medians are over frames 2 to N.
 """
 
@@ -33,7 +33,7 @@ def time_pull(refocuser: Refocuser, photo: Photo, prepared, pull: FocusPull, set
 
     def progress(done: int, total: int) -> None:
         now = time.perf_counter()
-        renders.append(refocuser.timings.render_s)
+        renders.append(refocuser.last_timings.render_s)
         walls.append(now - last[0])
         last[0] = now
 
