@@ -28,6 +28,7 @@ from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import focus_disparity_at
 from refocus.refocuser import LensSettings, PreparedPhoto, Refocuser, as_number, focus_point
+from refocus.render.reuse import Reuse
 
 EASINGS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "linear": lambda t: t,
@@ -135,10 +136,12 @@ def render_focus_pull(
     else:
         image, disparity = prepared.preview, prepared.preview_disparity
         focal_px = None if prepared.focal_px is None else prepared.focal_px * prepared.preview_scale
+    # the frames share the focus-independent steps (at the preview's size, with the clicks')
+    reuse = Reuse() if full_resolution else prepared.reuse
     for index in range(pull.frames):
         frame_settings = dataclasses.replace(settings, f_number=float(f_numbers[index]))
         yield refocuser.render(
-            image, disparity, None, frame_settings, focal_px=focal_px, focus=float(focus[index])
+            image, disparity, None, frame_settings, focal_px=focal_px, focus=float(focus[index]), reuse=reuse
         )
         if progress is not None:
             progress(index + 1, pull.frames)

@@ -619,6 +619,7 @@ class Refocuser:
         focal_px: float | None = None,
         timings: Timings | None = None,
         focus: float | np.ndarray | None = None,
+        reuse: Reuse | None = None,
     ) -> np.ndarray:
         """Render ``image`` focused at ``focus_xy``.
 
@@ -633,6 +634,9 @@ class Refocuser:
                 value read by ``focus_value``, a focus pull's frame, or an (H, W) map (a focal
                 plane); ``focus_xy`` is then ignored and may be None. Default: read from
                 ``disparity`` at ``focus_xy``.
+            reuse: kept between renders of the same ``image`` and ``disparity`` (e.g. a focus
+                pull's frames): their focus-independent steps are computed once
+                (``refocus.render.reuse``).
 
         Returns:
             float32 (H, W, 3) sRGB in [0, 1].
@@ -643,7 +647,8 @@ class Refocuser:
                 f"The depth map is {disparity.shape[1]} x {disparity.shape[0]} pixels but the photo "
                 f"is {width} x {height}."
             )
-        return self._render_lens(image, disparity, lens_at(disparity, focus_xy, settings, focal_px, focus), settings, timings)
+        lens = lens_at(disparity, focus_xy, settings, focal_px, focus)
+        return self._render_lens(image, disparity, lens, settings, timings, reuse)
 
     def _render_lens(
         self, image: np.ndarray, disparity: np.ndarray, lens: Lens, settings: LensSettings, timings: Timings | None,

@@ -10,6 +10,7 @@ import pytest
 import torch
 
 import refocus.render.entry as entry
+from refocus.animate import FocusPull, render_focus_pull
 from refocus.io import Photo
 from refocus.refocuser import LensSettings, Refocuser
 from refocus.render import render_bokeh
@@ -77,3 +78,22 @@ def test_preview_clicks_snap_the_edges_once_per_photo_and_map(snaps):
     lens = refocuser.preview_lens(flat, (150, 150), settings)
     np.testing.assert_allclose(refocuser.render_preview(flat, lens, settings), flat.preview, atol=1e-6)  # all in focus
     assert len(snaps) == 2 and not np.array_equal(preview, flat.preview)
+
+
+@pytest.mark.parametrize("full_resolution", [False, True])
+def test_a_focus_pulls_frames_snap_the_edges_once(snaps, full_resolution):
+    image, disparity = soft_edged_scene(160)
+    refocuser = Refocuser(preview_size=120)
+    photo = Photo(image)
+    prepared = refocuser.prepare(photo, depth_map=disparity)
+    pull = FocusPull(((50, 40), (140, 140)), frames=4)
+    frames = list(render_focus_pull(refocuser, photo, prepared, pull, LensSettings(f_number=1.4),
+                                    full_resolution=full_resolution))
+    assert len(frames) == 4 and not np.array_equal(frames[0], frames[-1])
+    assert len(snaps) == 1
+    # each frame is the render from scratch at its focus
+    focus = pull.focus_disparities(prepared.depth.disparity)[-1]
+    image_used, map_used = (photo.pixels, prepared.depth.disparity) if full_resolution else (
+        prepared.preview, prepared.preview_disparity)
+    expected = refocuser.render(image_used, map_used, None, LensSettings(f_number=1.4), focus=float(focus))
+    np.testing.assert_array_equal(frames[-1], expected)
