@@ -24,7 +24,6 @@ layer blurred at 1/s gets its stack at 1/s from the tiles around its pixels
 
 from __future__ import annotations
 
-import cv2
 import numpy as np
 
 from refocus.render.aperture import Aperture, aperture_kernel
@@ -245,15 +244,14 @@ class Reduced:
         photo at 12 MP, 0-10 % of most runs' boxes hold anything), and laying it over the
         full-resolution accumulation is a pass over the box. The whole grid on a backend that
         does not branch on values."""
-        h, w = self.state.shape[:2]
-        if not self.ops.branch_on_values:
+        ops, state = self.ops, self.state
+        h, w = state.shape[:2]
+        if not ops.branch_on_values:
             return [(0, h, 0, w)]
-        state = self.state
-        change = np.abs(state[..., 4] - 1.0)
+        change = abs(state[..., 4] - 1.0)
         for c in range(4):
-            change = np.maximum(change, np.abs(state[..., c]))
-        changed = cv2.dilate((change > IDENTITY).astype(np.uint8), np.ones((3, 3), np.uint8)) > 0
-        return rectangles(changed)
+            change = ops.maximum(change, abs(state[..., c]))
+        return rectangles(ops.to_host(ops.window_max(ops.as_float(change > IDENTITY), 1)) > 0.5)
 
     def flush(self) -> None:
         ops, run, s = self.ops, self.run, self.run.s

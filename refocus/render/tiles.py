@@ -131,10 +131,11 @@ BLOCK_SHARE = 0.8
 
 def blocks(tiles: tuple[np.ndarray, np.ndarray], rows: int, cols: int) -> tuple[list[tuple[int, int, int, int]],
                                                                              tuple[np.ndarray, np.ndarray]]:
-    """Split a layer's (row, column) tiles (N,), (N,) of a ``rows`` x ``cols`` grid into rectangles (first row, end row,
-    first column, end column, in tiles) and the tiles left over (row, column indices): the
-    tiles' bounding box where they fill BLOCK_SHARE of it, else the runs of at least MIN_BLOCK
-    tiles along a row, each merged with the rows below that hold the same run."""
+    """Split a layer's (row, column) tiles (N,), (N,) of a ``rows`` x ``cols`` grid into
+    rectangles (first row, end row, first column, end column, in tiles) and the tiles left over
+    (row, column indices): the tiles' bounding box where they fill BLOCK_SHARE of it, else the
+    runs of at least MIN_BLOCK tiles along a row, each merged with the rows below that hold the
+    same run."""
     if len(tiles[0]) == 0:
         return [], tiles
     box = (int(tiles[0].min()), int(tiles[0].max()) + 1, int(tiles[1].min()), int(tiles[1].max()) + 1)
