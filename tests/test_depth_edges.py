@@ -7,8 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from refocus.render import TorchOps, render_bokeh
-from refocus.render.depth_edges import snap_depth_edges
+from refocus.render import NumpyOps, TorchOps, render_bokeh
+from refocus.render.backends import active_boxes
+from refocus.render.depth_edges import EDGE_BAND, MODEL_RADIUS, snap_depth_edges
 
 
 def disc_scene(n: int = 96, radius: int = 24, erode: int = 3,
@@ -75,3 +76,38 @@ def test_numpy_and_torch_snap_the_same_pixels():
     b = snap_depth_edges(torch.from_numpy(disparity), torch.from_numpy(img), 20.0).numpy()
     assert (a != disparity).sum() > 100
     assert (a != b).sum() <= 2  # float rounding may flip a tie
+
+
+def test_edges_far_apart_are_decided_in_their_own_boxes_as_in_one():
+    """Two outlines far apart (a disc drawn too small at each end of a wide frame) are decided
+    in a box each, with the same result as the torch path's one pass over the whole frame."""
+    img, _, eroded = disc_scene()
+    rng = np.random.default_rng(1)
+    wide_img = np.concatenate([img, np.repeat(img[:, -1:], 300, axis=1), img[:, ::-1]], axis=1)
+    wide_img = (wide_img + rng.normal(0, 0.03, wide_img.shape)).clip(0, 1).astype(np.float32)
+    wide = np.concatenate([eroded, np.repeat(eroded[:, -1:], 300, axis=1), eroded[:, ::-1]], axis=1)
+    edge = np.abs(cv2.dilate(wide, np.ones((9, 9))) - cv2.erode(wide, np.ones((9, 9)))) > 0
+    assert len(active_boxes(NumpyOps(), edge, 2 * MODEL_RADIUS + EDGE_BAND)) == 2
+    a = snap_depth_edges(wide, wide_img, 20.0)
+    b = snap_depth_edges(torch.from_numpy(wide), torch.from_numpy(wide_img), 20.0).numpy()
+    assert (a != wide).sum() > 100
+    np.testing.assert_array_equal(a, b)
+
+
+def test_each_cluster_box_holds_its_pixels_reach_and_the_clusters_share_out_the_pixels():
+    rng = np.random.default_rng(2)
+    mask = np.zeros((300, 400), bool)
+    for y, x in [(20, 30), (40, 50), (150, 380), (280, 10), (290, 200)]:  # some close, some far apart
+        mask[y:y + rng.integers(1, 6), x:x + rng.integers(1, 6)] = True
+    grow = 24
+    boxes = active_boxes(NumpyOps(), mask, grow)
+    assert 2 <= len(boxes) < 5
+    count = np.zeros(mask.shape, int)
+    for (rows, cols), own in boxes:
+        ys, xs = np.nonzero(own)
+        ys, xs = ys + rows.start, xs + cols.start
+        count[ys, xs] += 1
+        # ``grow`` px around each of its pixels inside its box, or the frame's edge
+        assert ((ys - grow >= rows.start) | (rows.start == 0)).all() and ((ys + grow < rows.stop) | (rows.stop == 300)).all()
+        assert ((xs - grow >= cols.start) | (cols.start == 0)).all() and ((xs + grow < cols.stop) | (cols.stop == 400)).all()
+    np.testing.assert_array_equal(count, mask.astype(int))  # every pixel in exactly one cluster

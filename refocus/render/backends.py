@@ -456,6 +456,38 @@ def active_box(ops: Ops, mask: Array, grow: int) -> tuple[slice, slice] | None:
             slice(max(int(cols[0]) - grow, 0), min(int(cols[-1]) + grow + 1, w)))
 
 
+# Side in px of the cells in which ``active_boxes`` finds clusters.
+CLUSTER_CELL = 32
+
+
+def active_boxes(ops: Ops, mask: Array, grow: int) -> list[tuple[tuple[slice, slice], Array]]:
+    """The clusters of the true pixels of ``mask`` (h, w) more than ``grow`` px apart, for a
+    step whose work is local to those pixels: per cluster, a box (rows, columns) holding its
+    pixels grown by ``grow`` px (at least; cut to the frame), and its own pixels in that box
+    ((h', w') bool: another cluster's may lie in the box too, without their ``grow``). Found
+    on CLUSTER_CELL px cells. Empty when no pixel is true. A backend that does not branch on
+    values (no host syncs) gets the whole frame as one box."""
+    h, w = mask.shape
+    if not ops.branch_on_values:
+        return [((slice(0, h), slice(0, w)), mask)]
+    c = CLUSTER_CELL
+    ch, cw = -(-h // c), -(-w // c)
+    padded = np.zeros((ch * c, cw * c), bool)
+    padded[:h, :w] = mask
+    cells = padded.reshape(ch, c, cw, c).any(axis=(1, 3))
+    d = -(-grow // c)
+    grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * d + 1, 2 * d + 1), np.uint8))
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    boxes = []
+    for i in range(1, count):
+        x, y, bw, bh = (int(v) for v in stats[i, :4])
+        box = slice(y * c, min((y + bh) * c, h)), slice(x * c, min((x + bw) * c, w))
+        own_cells = (labels[y:y + bh, x:x + bw] == i) & cells[y:y + bh, x:x + bw]
+        own = np.repeat(np.repeat(own_cells, c, axis=0), c, axis=1)[:box[0].stop - box[0].start, :box[1].stop - box[1].start]
+        boxes.append((box, mask[box] & own))
+    return boxes
+
+
 def ops_for(x: Array) -> Ops:
     """The backend of an array: numpy -> NumpyOps, torch tensor -> TorchOps on its device."""
     return TorchOps(x.device) if isinstance(x, torch.Tensor) else NumpyOps()

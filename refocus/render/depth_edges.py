@@ -9,7 +9,7 @@ the disparity map, so it composes with a scalar or a per-pixel focus.
 
 from __future__ import annotations
 
-from refocus.render.backends import Array, Ops, active_box, ops_for
+from refocus.render.backends import Array, Ops, active_boxes, ops_for
 
 # Measured on the robust bench's dev set (../shared/refocus-bench/robust/run_robust.py), mean
 # PSNR of perfect / network_like_guided / edge_erode3 depth in dB; the rules below took them
@@ -106,13 +106,28 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     step = (strength * jump > STEP_COC) & (jump > STEP_SHARPNESS * (near - far))
     edge = (strength * (near - far) > 2 * r + 1) | (ops.window_max(ops.as_float(step), r) > 0.5)
     # every window around an edge pixel, and the wide one around each pixel of those, lies
-    # inside the box; it starts on the half-resolution grid of the frame (the same models as
-    # a backend that works on the whole frame)
-    box = active_box(ops, edge, 2 * m + r)
-    if box is None:
+    # inside its cluster's box; a box starts on the half-resolution grid of the frame (the same
+    # models as a backend that works on the whole frame). Clusters apart are decided apart: on
+    # a 12 MP photo whose edges lie in a few places one box around them all spans the frame.
+    boxes = active_boxes(ops, edge, 2 * m + r)
+    if not boxes:
         return disparity
-    box = tuple(slice(b.start // 2 * 2, b.stop) for b in box)
-    d, srgb, edge, near, far = disparity[box], srgb[box], edge[box], near[box], far[box]
+    out = disparity * 1.0  # a copy, on either backend
+    for (rows, cols), own in boxes:
+        # from even coordinates (the cells' grid); ``own`` grows by the rows or column added
+        box = slice(rows.start // 2 * 2, rows.stop), slice(cols.start // 2 * 2, cols.stop)
+        mine = edge[box] & False
+        mine[rows.start - box[0].start:, cols.start - box[1].start:] = own
+        out[box][mine] = decide(ops, disparity[box], srgb[box], mine, near[box], far[box])
+    return out
+
+
+def decide(ops: Ops, d: Array, srgb: Array, edge: Array, near: Array, far: Array) -> Array:
+    """The disparity of each edge pixel of a box (E,): its window's ``near`` or ``far``, by
+    colour (``snap_depth_edges``), or its own where no colour model tells the sides apart.
+    ``d``, ``edge``, ``near``, ``far``: (h, w) in the box; ``srgb`` (h, w, 3); the box holds
+    every window the box's edge pixels read (grown by 2 MODEL_RADIUS + EDGE_BAND)."""
+    r, g, m = EDGE_BAND, EDGE_GUARD, MODEL_RADIUS
     t = (d - far) / (near - far).clip(1e-12, None)  # 0 on the far side ... 1 on the near side
     # Side of every pixel in a model window, against the extremes of a window wide enough to
     # hold every model window that contains it. A pixel whose own two candidates fall on one
@@ -121,15 +136,15 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     wide_near, wide_far = ops.window_max(d, m + r), -ops.window_max(-d, m + r)
     split = 0.5 * (wide_near + wide_far)
     on_near = ops.as_float(d > split)
-    edge = edge & (near > split) & (far <= split)
+    decided = edge & (near > split) & (far <= split)
     # A ramp's pixels lie strictly between their neighbours' values. A pixel well between the
     # window's extremes (LEVEL_MARGIN) that is the highest or lowest of its own 3 x 3
     # neighbourhood belongs to a level of its own (the middle depth where three meet, e.g. an
     # object's rim between its nearer centre and the background): a surface, left as it is.
     tolerance = PLATEAU * (near - far)
     level = (ops.window_max(d, 1) - d <= tolerance) | (d + ops.window_max(-d, 1) <= tolerance)
-    edge = edge & ~(level & (t > LEVEL_MARGIN) & (t < 1.0 - LEVEL_MARGIN))
-    colour, t = srgb[edge], t[edge]  # decide the edge pixels only
+    decided = decided & ~(level & (t > LEVEL_MARGIN) & (t < 1.0 - LEVEL_MARGIN))
+    colour, t = srgb[decided], t[decided]  # decide those pixels only
 
     def weights(side: Array) -> Array:
         """(h, w, 1) each pixel's weight in its side's colour model: the side's core (farther
@@ -145,18 +160,18 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     small = ops.box_downsample(srgb, 2)
     features = ops.cat([small] + [small[..., i:i + 1] * small[..., j:j + 1] for i, j in PAIRS])
     h, w = d.shape
-    cell = (ops.arange(h)[:, None] // 2 * small.shape[1] + ops.arange(w)[None, :] // 2)[edge]
+    cell = (ops.arange(h)[:, None] // 2 * small.shape[1] + ops.arange(w)[None, :] // 2)[decided]
 
     def cost(side: Array) -> Array:
-        """(E,) the colour cost of each edge pixel on one side (side: (h, w) 0/1)."""
+        """(E,) the colour cost of each decided pixel on one side (side: (h, w) 0/1)."""
         weight = ops.box_downsample(weights(side), 2)
         sums = ops.window_mean(ops.cat([weight, features * weight]), m // 2)
         return gaussian_cost(ops, colour, sums.reshape(-1, sums.shape[-1])[cell])
 
     cost_near = cost(on_near) + EDGE_VALUE_PRIOR * (1.0 - t) ** 2
     cost_far = cost(1.0 - on_near) + EDGE_VALUE_PRIOR * t ** 2
-    out = disparity * 1.0  # a copy, on either backend
-    out[box][edge] = ops.where(cost_near <= cost_far, near[edge], far[edge])
+    out = d[edge]  # the box's edge pixels, each its own value unless decided
+    out[decided[edge]] = ops.where(cost_near <= cost_far, near[decided], far[decided])
     return out
 
 
