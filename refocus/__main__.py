@@ -170,12 +170,10 @@ def main(argv: list[str] | None = None) -> int:
             return write_focus_pull(args, refocuser, photo, prepared, focus, settings)
         if args.output.lower().endswith(ANIMATION_EXTENSIONS):
             raise RefocusError(f"An animation ({args.output}) needs --focus-to X,Y, where the focus moves to.")
+        plane = None
         if args.focus_plane:
             plane = fit_focus_plane(disparity, [target.point_in(disparity) for target in args.focus_plane])
-            image = refocuser.render(photo.pixels, disparity, None, settings, focal_px=prepared.focal_px,
-                                     focus=plane.disparity_map(photo.width, photo.height))  # fmt: skip
-        else:
-            image = refocuser.render_full(photo, prepared, focus, settings)
+        image = refocuser.render_full(photo, prepared, focus, settings, focus_plane=plane)
         save_image(args.output, image, photo=photo, quality=args.jpeg_quality, keep_gps=args.keep_gps)
     except (RefocusError, OSError) as e:
         print(f"refocus: error: {e}", file=sys.stderr)

@@ -38,7 +38,12 @@ _SHAPE_KIND_LABELS = {
 }
 MODEL_RETRY_S = 300  # after a failed model load, seconds before loading is tried again
 PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
-PROGRESS_STRIPS = 8  # a full-resolution render with progress reports (and can stop) this often
+# A full-resolution render is made in this many horizontal strips (``Refocuser.render_full``):
+# it reports progress and can stop after each, and needs half the memory. The iPhone portrait
+# (12 MP, f/1.8, embedded depth) as a process's first render (the CLI's case): 5.6 s and
+# +0.8 GB peak memory, against 8.9 s and +1.7 GB for the whole frame at once (the first touch
+# of that much new memory is slow); later renders in one process take about 5 s either way.
+PROGRESS_STRIPS = 8
 # Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
 # a fixed size keeping the aspect, so a 1 x 5000 strip would shrink to nothing. A photo outside
 # these bounds is stretched for the network only and its depth stretched back (such a strip has
@@ -542,27 +547,24 @@ class Refocuser:
     ) -> np.ndarray:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``).
 
-        With ``progress``, the photo is rendered in ``PROGRESS_STRIPS`` horizontal strips
-        (``render_crop``) and ``progress(share done, 0..1)`` is called after each; it may raise to
-        stop the render (a cancel button). Strips leave no seams: on NYU frame 100 at 2560 x 1920
-        and f/1.4 they differ from one whole render by 0.0004 on average, the same at the strips'
-        borders as elsewhere; a few pixels of the strongly blurred foreground differ by up to 0.4,
-        where the depth layers fall differently (both are valid renders).
+        The photo is rendered in ``PROGRESS_STRIPS`` horizontal strips (``render_crop``), which
+        takes less time and half the memory of the whole frame at once; ``progress(share done,
+        0..1)``, if given, is called after each and may raise to stop the render (a cancel
+        button). Strips leave no seams: on NYU frame 100 at 2560 x 1920 and f/1.4 they differ
+        from one whole render (``render``) by 0.0004 on average, the same at the strips' borders
+        as elsewhere; a few pixels of the strongly blurred foreground differ by up to 0.4, where
+        the depth layers fall differently (both are valid renders).
         """
         plane = None if focus_plane is None else focus_plane.disparity_map(photo.width, photo.height)
         focus = self.focus_value(prepared, focus_xy) if plane is None else plane
-        if progress is None:
-            return self.render(
-                photo.pixels, prepared.depth.disparity, focus_xy, settings, focal_px=prepared.focal_px,
-                timings=timings, focus=focus,
-            )  # fmt: skip
         start = time.perf_counter()
         rows = np.unique(np.linspace(0, prepared.height, PROGRESS_STRIPS + 1).astype(int))
         strips = []
         for done, (top, bottom) in enumerate(zip(rows[:-1], rows[1:]), 1):
             box = (0, top, prepared.width, bottom)
             strips.append(self.render_crop(photo, prepared, focus_xy, settings, box, focus=focus))
-            progress(done / (len(rows) - 1))
+            if progress is not None:
+                progress(done / (len(rows) - 1))
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)
         return np.concatenate(strips)
 

@@ -57,3 +57,21 @@ def test_cli_focus_outside_the_image(tmp_path):
     result = run_cli(str(tmp_path / "p.png"), "-o", str(tmp_path / "o.png"), "--depth-map", str(tmp_path / "d.npy"),
                      "--focus", "99,5")  # fmt: skip
     assert result.returncode == 2 and "outside the image" in result.stderr
+
+
+def test_cli_focus_plane_keeps_a_receding_floor_sharp_along_it(tmp_path):
+    """A floor receding up the frame, focused on a plane through three points of its left half:
+    the left half (on the plane) stays sharp, the right half (raised off it) blurs."""
+    rng = np.random.default_rng(0)
+    image = (rng.random((120, 160, 3)) * 255).astype(np.uint8)
+    rows = np.linspace(2.0, 0.2, 120, dtype=np.float32)[:, None]
+    disparity = np.repeat(rows, 160, axis=1)
+    disparity[:, 80:] += 0.6  # the right half nearer: off the plane
+    Image.fromarray(image).save(tmp_path / "photo.png")
+    np.save(tmp_path / "d.npy", disparity)
+    out = tmp_path / "out.png"
+    result = run_cli(str(tmp_path / "photo.png"), "-o", str(out), "--depth-map", str(tmp_path / "d.npy"),
+                     "--f-number", "1.4", "--focus-plane", "10,10 60,60 20,110")  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    rendered = np.asarray(Image.open(out))
+    assert sharpness(rendered[:, :70]) > 3 * sharpness(rendered[:, 90:])
