@@ -5,6 +5,7 @@ composite, only less work."""
 from __future__ import annotations
 
 import numpy as np
+import torch
 import pytest
 
 from refocus.render import Aperture, NumpyOps, TorchOps
@@ -133,3 +134,14 @@ def test_sparse_reduced_layer_stack_built_on_tiles(backend):
         np.testing.assert_allclose(tiles[..., :4], box[..., :4], atol=1e-5)  # colour and coverage everywhere
         np.testing.assert_allclose(tiles[reach], box[reach], atol=1e-5)  # nearer coverage where it matters
     assert tested >= 2
+
+
+@pytest.mark.parametrize("r", [1, 4, 40])
+def test_window_max_is_the_maximum_over_the_window_inside_the_frame_on_both_backends(r):
+    """(Wide windows go as a row then a column on the CPU.)"""
+    from scipy import ndimage
+
+    x = np.random.default_rng(r).normal(size=(90, 130)).astype(np.float32)
+    expected = ndimage.maximum_filter(x, size=2 * r + 1, mode="constant", cval=-np.inf)
+    np.testing.assert_array_equal(NumpyOps().window_max(x, r), expected)
+    np.testing.assert_array_equal(TorchOps("cpu").window_max(torch.from_numpy(x), r).numpy(), expected)
