@@ -468,10 +468,10 @@ CLUSTER_CELL = 32
 def active_boxes(ops: Ops, mask: Array, grow: int) -> list[tuple[tuple[slice, slice], Array]]:
     """The clusters of the true pixels of ``mask`` (h, w) more than ``grow`` px apart, for a
     step whose work is local to those pixels: per cluster, a box (rows, columns) holding its
-    pixels grown by ``grow`` px (at least; cut to the frame), and its own pixels in that box
-    ((h', w') bool: another cluster's may lie in the box too, without their ``grow``). Found
-    on CLUSTER_CELL px cells. Empty when no pixel is true. A backend that does not branch on
-    values (no host syncs) gets the whole frame as one box."""
+    pixels grown by ``grow`` px (at least; cut to the frame) and starting on even coordinates
+    (multiples of CLUSTER_CELL), and its own pixels in that box ((h', w') bool: another
+    cluster's may lie in the box too, without their ``grow``). Empty when no pixel is true. A
+    backend that does not branch on values (no host syncs) gets the whole frame as one box."""
     h, w = mask.shape
     if not ops.branch_on_values:
         return [((slice(0, h), slice(0, w)), mask)]
@@ -488,8 +488,8 @@ def active_boxes(ops: Ops, mask: Array, grow: int) -> list[tuple[tuple[slice, sl
         x, y, bw, bh = (int(v) for v in stats[i, :4])
         box = slice(y * c, min((y + bh) * c, h)), slice(x * c, min((x + bw) * c, w))
         own_cells = (labels[y:y + bh, x:x + bw] == i) & cells[y:y + bh, x:x + bw]
-        own = np.repeat(np.repeat(own_cells, c, axis=0), c, axis=1)[:box[0].stop - box[0].start, :box[1].stop - box[1].start]
-        boxes.append((box, mask[box] & own))
+        own = np.repeat(np.repeat(own_cells, c, axis=0), c, axis=1)
+        boxes.append((box, mask[box] & own[:box[0].stop - box[0].start, :box[1].stop - box[1].start]))
     return boxes
 
 

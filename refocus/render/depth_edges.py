@@ -106,19 +106,16 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     step = (strength * jump > STEP_COC) & (jump > STEP_SHARPNESS * (near - far))
     edge = (strength * (near - far) > 2 * r + 1) | (ops.window_max(ops.as_float(step), r) > 0.5)
     # every window around an edge pixel, and the wide one around each pixel of those, lies
-    # inside its cluster's box; a box starts on the half-resolution grid of the frame (the same
-    # models as a backend that works on the whole frame). Clusters apart are decided apart: on
-    # a 12 MP photo whose edges lie in a few places one box around them all spans the frame.
+    # inside its cluster's box; a box starts on even coordinates, the half-resolution grid of
+    # the frame (the same models as a backend that works on the whole frame). Clusters apart
+    # are decided apart: on a 12 MP photo whose edges lie in a few places one box around them
+    # all spans the frame.
     boxes = active_boxes(ops, edge, 2 * m + r)
     if not boxes:
         return disparity
     out = disparity * 1.0  # a copy, on either backend
-    for (rows, cols), own in boxes:
-        # from even coordinates (the cells' grid); ``own`` grows by the rows or column added
-        box = slice(rows.start // 2 * 2, rows.stop), slice(cols.start // 2 * 2, cols.stop)
-        mine = edge[box] & False
-        mine[rows.start - box[0].start:, cols.start - box[1].start:] = own
-        out[box][mine] = decide(ops, disparity[box], srgb[box], mine, near[box], far[box])
+    for box, own in boxes:
+        out[box][own] = decide(ops, disparity[box], srgb[box], own, near[box], far[box])
     return out
 
 
