@@ -65,7 +65,8 @@ class Grid:
         m = MAX_HALO
         source = ops.zeros((4, self.rows * TILE + 2 * m + REACH_PAST, self.cols * TILE + 2 * m + REACH_PAST))
         source[3] = -1.0
-        source[:3, m:m + self.H, m:m + self.W] = ops.planes(linear)
+        for c in range(3):  # channel by channel: no planar copy of the whole image first
+            source[c, m:m + self.H, m:m + self.W] = linear[..., c]
         source[3, m:m + self.H, m:m + self.W] = ops.as_float(index)
         return source
 
