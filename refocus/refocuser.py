@@ -38,11 +38,14 @@ _SHAPE_KIND_LABELS = {
 }
 MODEL_RETRY_S = 300  # after a failed model load, seconds before loading is tried again
 PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
-# A full-resolution render is made in this many horizontal strips (``Refocuser.render_full``):
-# it reports progress and can stop after each, and needs half the memory. The iPhone portrait
-# (12 MP, f/1.8, embedded depth) as a process's first render (the CLI's case): 5.6 s and
-# +0.8 GB peak memory, against 8.9 s and +1.7 GB for the whole frame at once (the first touch
-# of that much new memory is slow); later renders in one process take about 5 s either way.
+# A full-resolution render is made in horizontal strips of about STRIP_PIXELS each, at most
+# PROGRESS_STRIPS (``Refocuser.render_full``): it reports progress and can stop after each, and
+# needs half the memory. The iPhone portrait (12 MP, f/1.8, embedded depth) as a process's
+# first render (the CLI's case): 5.6 s and +0.8 GB peak memory in 8 strips, against 8.9 s and
+# +1.7 GB for the whole frame at once. Each strip is rendered with a margin of the largest
+# blur, which a small photo does not pay back: NYU frame 50 at 0.3 MP took 210 ms in 8 strips
+# against 100 ms whole, at 1 MP 656 against 544 ms; at 3 MP two strips pay.
+STRIP_PIXELS = 1_500_000
 PROGRESS_STRIPS = 8
 # Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
 # a fixed size keeping the aspect, so a 1 x 5000 strip would shrink to nothing. A photo outside
@@ -547,10 +550,10 @@ class Refocuser:
     ) -> np.ndarray:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``).
 
-        The photo is rendered in ``PROGRESS_STRIPS`` horizontal strips (``render_crop``), which
-        takes less time and half the memory of the whole frame at once; ``progress(share done,
-        0..1)``, if given, is called after each and may raise to stop the render (a cancel
-        button). Strips leave no seams: on NYU frame 100 at 2560 x 1920 and f/1.4 they differ
+        A large photo is rendered in horizontal strips (``render_crop``; one per STRIP_PIXELS,
+        at most PROGRESS_STRIPS), which takes half the memory of the whole frame at once, and
+        a photo of up to 1.5 x STRIP_PIXELS in one piece; ``progress(share done, 0..1)``, if
+        given, is called after each and may raise to stop the render (a cancel button). Strips leave no seams: on NYU frame 100 at 2560 x 1920 and f/1.4 they differ
         from one whole render (``render``) by 0.0004 on average, the same at the strips' borders
         as elsewhere; a few pixels of the strongly blurred foreground differ by up to 0.4, where
         the depth layers fall differently (both are valid renders).
@@ -558,7 +561,8 @@ class Refocuser:
         plane = None if focus_plane is None else focus_plane.disparity_map(photo.width, photo.height)
         focus = self.focus_value(prepared, focus_xy) if plane is None else plane
         start = time.perf_counter()
-        rows = np.unique(np.linspace(0, prepared.height, PROGRESS_STRIPS + 1).astype(int))
+        count = min(max(round(prepared.width * prepared.height / STRIP_PIXELS), 1), PROGRESS_STRIPS)
+        rows = np.unique(np.linspace(0, prepared.height, count + 1).astype(int))
         strips = []
         for done, (top, bottom) in enumerate(zip(rows[:-1], rows[1:]), 1):
             box = (0, top, prepared.width, bottom)

@@ -6,6 +6,7 @@ import pytest
 from conftest import sharpness, textured_scene
 from refocus.depth.base import DepthResult
 from refocus.errors import RefocusError
+import refocus.refocuser as refocuser_module
 from refocus.io import Photo
 from refocus.refocuser import LensSettings, Refocuser
 
@@ -92,8 +93,17 @@ def test_a_crop_rendered_alone_matches_the_full_render_there(card_at_f14):
     assert difference.max() < 0.005 and difference.mean() < 0.001
 
 
-def test_a_full_render_with_progress_reports_each_strip_matches_the_whole_and_can_stop(card_at_f14):
+def test_a_small_photo_renders_in_one_piece_as_render_does(card_at_f14):
+    refocuser, photo, prepared, settings, whole = card_at_f14  # 0.15 MP: one strip
+    reports = []
+    np.testing.assert_allclose(refocuser.render_full(photo, prepared, (100, 160), settings, progress=reports.append),
+                               whole, atol=1e-6)
+    assert reports == [1.0]
+
+
+def test_a_full_render_with_progress_reports_each_strip_matches_the_whole_and_can_stop(card_at_f14, monkeypatch):
     refocuser, photo, prepared, settings, whole = card_at_f14
+    monkeypatch.setattr(refocuser_module, "STRIP_PIXELS", 480 * 320 // 8)  # strips, as a 12 MP photo gets
     reports = []
     strips = refocuser.render_full(photo, prepared, (100, 160), settings, progress=reports.append)
     assert reports == pytest.approx([(i + 1) / len(reports) for i in range(len(reports))]) and len(reports) > 2
