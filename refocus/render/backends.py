@@ -461,6 +461,14 @@ def active_box(ops: Ops, mask: Array, grow: int) -> tuple[slice, slice] | None:
             slice(max(int(cols[0]) - grow, 0), min(int(cols[-1]) + grow + 1, w)))
 
 
+def cells_holding(mask: np.ndarray, c: int) -> np.ndarray:
+    """Which c x c cells of ``mask`` (h, w) bool hold a true pixel: (ceil(h/c), ceil(w/c)) bool."""
+    h, w = mask.shape
+    padded = np.zeros((-(-h // c) * c, -(-w // c) * c), bool)
+    padded[:h, :w] = mask
+    return padded.reshape(padded.shape[0] // c, c, padded.shape[1] // c, c).any(axis=(1, 3))
+
+
 # Side in px of the cells in which ``active_boxes`` finds clusters.
 CLUSTER_CELL = 32
 
@@ -476,10 +484,7 @@ def active_boxes(ops: Ops, mask: Array, grow: int) -> list[tuple[tuple[slice, sl
     if not ops.branch_on_values:
         return [((slice(0, h), slice(0, w)), mask)]
     c = CLUSTER_CELL
-    ch, cw = -(-h // c), -(-w // c)
-    padded = np.zeros((ch * c, cw * c), bool)
-    padded[:h, :w] = mask
-    cells = padded.reshape(ch, c, cw, c).any(axis=(1, 3))
+    cells = cells_holding(mask, c)
     d = -(-grow // c)
     grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * d + 1, 2 * d + 1), np.uint8))
     count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)

@@ -21,7 +21,7 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
-from refocus.render.backends import Array, Ops
+from refocus.render.backends import Array, Ops, cells_holding
 from refocus.render.layers import CELL, Layer, premultiplied
 
 # Tile size in px. Smaller tiles follow a thin band of pixels more closely, larger ones carry
@@ -164,11 +164,8 @@ def rectangles(changed: np.ndarray) -> list[tuple[int, int, int, int]]:
     ``changed`` (h, w) bool, made of REDUCED_TILE x REDUCED_TILE tiles (``blocks``' rectangles,
     and the tiles left over)."""
     h, w, t = *changed.shape, REDUCED_TILE
-    rows, cols = -(-h // t), -(-w // t)
-    padded = np.zeros((rows * t, cols * t), bool)
-    padded[:h, :w] = changed
-    tiles = np.nonzero(padded.reshape(rows, t, cols, t).any(axis=(1, 3)))
-    rects, (ry, rx) = blocks(tiles, rows, cols)
+    occupied = cells_holding(changed, t)
+    rects, (ry, rx) = blocks(np.nonzero(occupied), *occupied.shape)
     rects += [(int(r), int(r) + 1, int(c), int(c) + 1) for r, c in zip(ry, rx)]
     return [(r0 * t, min(r1 * t, h), c0 * t, min(c1 * t, w)) for r0, r1, c0, c1 in rects]
 
