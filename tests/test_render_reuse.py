@@ -11,6 +11,7 @@ import torch
 
 import refocus.render.entry as entry
 from refocus.animate import FocusPull, render_focus_pull
+from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.refocuser import LensSettings, Refocuser
 from refocus.render import render_bokeh
@@ -97,3 +98,9 @@ def test_a_focus_pulls_frames_snap_the_edges_once(snaps, full_resolution):
         prepared.preview, prepared.preview_disparity)
     expected = refocuser.render(image_used, map_used, None, LensSettings(f_number=1.4), focus=float(focus))
     np.testing.assert_array_equal(frames[-1], expected)
+
+
+def test_a_wrong_reuse_object_is_refused_with_a_sentence():
+    image, disparity = soft_edged_scene()
+    with pytest.raises(RefocusError, match="reuse must be"):
+        render_bokeh(image, disparity, 1.0, 8.0, reuse={})

@@ -7,6 +7,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from refocus.errors import RefocusError
 from refocus.render.backends import Ops, ops_for_device
 from refocus.render.checks import QUALITIES, as_array, check_arrays, check_map, check_number, check_options
 from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clipped_highlights, srgb_to_linear
@@ -94,7 +95,10 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
 
     with torch.no_grad():
         srgb = img.clip(0.0, 1.0)
-        reuse = reuse or Reuse()  # (a fresh one computes every step)
+        if reuse is None:
+            reuse = Reuse()  # a fresh one computes every step
+        elif not isinstance(reuse, Reuse):
+            raise RefocusError(f"reuse must be a refocus.render.reuse.Reuse, got {type(reuse).__name__}.")
         inputs = (image, disparity, type(ops), getattr(ops, "device", None))
         disp = reuse.get("edges", (*inputs, strength), lambda: snap_depth_edges(disp, srgb, strength))
         coc = absorb_far_islands(ops, signed_coc(ops, disp, focus, strength, focus_range, focus_falloff))
