@@ -547,8 +547,9 @@ def test_a_cats_eye_on_a_strip_thinner_than_its_downsampling_renders():
 def test_colour_conversions_follow_the_srgb_formula_and_encode_into_the_unit_range(backend):
     """srgb_to_linear and linear_to_srgb (computed in place, with scaled thresholds) match the
     IEC 61966-2-1 formulas evaluated in float64; the encoding clips to [0, 1] and turns NaN into 0
-    (render_bokeh relies on it for its output)."""
-    x = np.linspace(0.0, 1.0, 100_001)
+    (render_bokeh relies on it for its output). An image's rows take OpenCV's masked copy, a
+    1-D array numpy's where."""
+    x = np.linspace(0.0, 1.0, 100_001)[None]
     linear = np.where(x <= 0.04045, x / 12.92, ((x + 0.055) / 1.055) ** 2.4)
     srgb = np.where(x <= 0.0031308, 12.92 * x, 1.055 * x ** (1 / 2.4) - 0.055)
     np.testing.assert_allclose(np.asarray(srgb_to_linear(backend(x.astype(np.float32)))), linear, atol=1e-6)

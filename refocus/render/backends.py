@@ -73,6 +73,11 @@ class SameCalls:
     def where(self, condition: Array, a: Array, b: Array) -> Array:
         return self.xp.where(condition, a, b)
 
+    def select(self, condition: Array, a: Array, b: Array) -> Array:
+        """``where(condition, a, b)``, possibly written into ``b`` (a temporary of the
+        caller's), all three of one shape."""
+        return self.xp.where(condition, a, b)
+
     def sign(self, x: Array) -> Array:
         return self.xp.sign(x)
 
@@ -124,6 +129,17 @@ class NumpyOps(SameCalls):
     def pow(self, x: np.ndarray, p: float) -> np.ndarray:
         """x ** p for x >= 0 (OpenCV's is multi-threaded and several times numpy's speed)."""
         return cv2.pow(np.ascontiguousarray(x).reshape(-1, 1), p).reshape(x.shape)
+
+    def select(self, condition: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+        """``where(condition, a, b)`` written into ``b`` (a temporary of the caller's), all three
+        of one shape. OpenCV's masked copy: numpy's where writes a new array and takes 10x as
+        long (11 against 1 ms on a 3 MP colour image)."""
+        if not (a.dtype == b.dtype == np.float32 and a.flags.c_contiguous and b.flags.c_contiguous
+                and condition.flags.c_contiguous and a.shape == b.shape == condition.shape and a.ndim >= 2):
+            return np.where(condition, a, b)
+        rows = a.shape[0]
+        cv2.copyTo(a.reshape(rows, -1), condition.reshape(rows, -1).view(np.uint8), b.reshape(rows, -1))
+        return b
 
     def unit_clip(self, x: np.ndarray) -> np.ndarray:
         """x clipped to [0, 1], NaN to 0 (fmax and fmin drop NaN: two passes, where

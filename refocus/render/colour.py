@@ -19,7 +19,7 @@ def srgb_to_linear(x: Array) -> Array:
     power = x * (1 / 1.055)
     power += 0.055 / 1.055
     x *= 1 / 12.92
-    return ops.where(x <= 0.04045 / 12.92, x, ops.pow(power, 2.4))
+    return ops.select(x <= 0.04045 / 12.92, x, ops.pow(power, 2.4))
 
 
 def linear_to_srgb(x: Array) -> Array:
@@ -31,7 +31,7 @@ def linear_to_srgb(x: Array) -> Array:
     power *= 1.055
     power -= 0.055
     x *= 12.92
-    return ops.where(x <= 0.0031308 * 12.92, x, power)
+    return ops.select(x <= 0.0031308 * 12.92, x, power)
 
 
 # Clipped pixels are lights (worth ``clipped_gain``) only where they are sparse: they fill less
