@@ -100,8 +100,8 @@ def lit_layers(ops: Ops, linear: Array, index: Array) -> np.ndarray:
     n = int(ops.to_host(index.max())) + 1
     if not bool(linear.max() > 1.0):  # one cheap pass decides it for most photos
         return np.zeros(n, bool)
-    bright = ops.as_float(ops.maximum(ops.maximum(linear[..., 0], linear[..., 1]), linear[..., 2]) > 1.0)
-    return ops.to_host(ops.bincount(index, bright, n)) > 0
+    bright = ops.maximum(ops.maximum(linear[..., 0], linear[..., 1]), linear[..., 2]) > 1.0
+    return ops.to_host(ops.bincount(index[bright], None, n)) > 0  # lights are few: count only theirs
 
 
 class Tiled:

@@ -83,7 +83,7 @@ def absorb_far_islands(ops: Ops, coc: Array) -> Array:
     """
     r = ISLAND_RADIUS
     surround = ops.window_max(-ops.window_max(-coc, r), r)
-    return ops.where(coc - surround < ISLAND_TOLERANCE * abs(surround), surround, coc)
+    return ops.select(coc - surround >= ISLAND_TOLERANCE * abs(surround), coc, surround)
 
 
 def layer_edges(cmin: float, cmax: float, relative_width: float) -> np.ndarray:
