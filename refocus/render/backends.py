@@ -284,6 +284,15 @@ class NumpyOps(SameCalls):
             out[c] = x[..., c]
         return out
 
+    def unpremultiply(self, rgba: np.ndarray) -> np.ndarray:
+        """Premultiplied (H, W, 4) -> colour (H, W, 3), alpha taken as 1e-6 at least. By
+        OpenCV, into the colour's copy: numpy divides by a channel that broadcasts over a short
+        last axis 2x slower (0.8 MP: 5.7 against 2.8 ms)."""
+        h, w = rgba.shape[:2]
+        alpha = np.maximum(rgba[..., 3], np.float32(1e-6))
+        colour = cv2.cvtColor(rgba, cv2.COLOR_RGBA2RGB).reshape(h, w, 3)
+        return cv2.divide(colour, cv2.merge([alpha, alpha, alpha]), dst=colour).reshape(h, w, 3)
+
     def interleave(self, x: np.ndarray) -> np.ndarray:
         """(C, ...) -> (..., C), contiguous (OpenCV's merge: several times numpy's copy)."""
         c, w = x.shape[0], x.shape[-1]
@@ -445,6 +454,9 @@ class TorchOps(SameCalls):
 
     def planes(self, x: torch.Tensor) -> torch.Tensor:
         return x.movedim(-1, 0).contiguous()
+
+    def unpremultiply(self, rgba: torch.Tensor) -> torch.Tensor:
+        return rgba[..., :3] / rgba[..., 3:].clamp(min=1e-6)
 
     def interleave(self, x: torch.Tensor) -> torch.Tensor:
         return x.movedim(0, -1).contiguous()

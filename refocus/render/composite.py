@@ -91,7 +91,7 @@ def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fi
                     target.add_lights(ly, lights[i, :ly.height, :ly.width])
                 behind = True
         target.flush()
-    return acc[..., :3] / acc[..., 3:].clip(1e-6, None)
+    return ops.unpremultiply(acc)
 
 
 def lit_layers(ops: Ops, linear: Array, index: Array) -> np.ndarray:
