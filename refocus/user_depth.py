@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 from PIL import Image
 
-from refocus.depth.upsample import upsample_disparity
+from refocus.depth.upsample import upsample_disparity, weighted_median
 from refocus.errors import RefocusError
 from refocus.io import (
     DEFAULT_MAX_BYTES,
@@ -197,10 +197,8 @@ def fill_invalid(values: np.ndarray, invalid: np.ndarray, guide: np.ndarray) -> 
     radius = 2
     while not known.all():
         reach = cv2.dilate(known.astype(np.uint8), cv2.getStructuringElement(cv2.MORPH_RECT, (2 * radius + 1,) * 2))
-        median = cv2.ximgproc.weightedMedianFilter(
-            joint, np.where(known, work, 0).astype(np.float32), radius,
-            sigma=FILL_SIGMA, weightType=cv2.ximgproc.WMF_EXP, mask=known.astype(np.uint8),
-        )  # fmt: skip
+        median = weighted_median(joint, np.where(known, work, 0).astype(np.float32), radius, FILL_SIGMA,
+                                 weightType=cv2.ximgproc.WMF_EXP, mask=known.astype(np.uint8))
         new = (reach > 0) & ~known
         work[new] = median[new]
         known = known | new

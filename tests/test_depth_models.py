@@ -264,6 +264,30 @@ def preview_scene() -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     return photo, truth, cv2.resize(soft, (777, 518), interpolation=cv2.INTER_LINEAR)
 
 
+def test_upsampling_honours_its_colour_scale():
+    """``sigma`` reaches the filter (OpenCV's fourth positional argument is the output array, where
+    it was once passed and ignored)."""
+    rng = np.random.default_rng(2)
+    photo = cv2.GaussianBlur((rng.random((120, 160, 3)) * 255).astype(np.uint8), (0, 0), 2)
+    low = rng.random((30, 40)).astype(np.float32)
+    assert not np.array_equal(upsample_disparity(low, photo, sigma=4.0), upsample_disparity(low, photo))
+
+
+def test_preview_upsampling_does_not_wait_for_a_colour_guided_filter():
+    """A preview's luma-guided median runs while another session's colour-guided one holds the
+    lock (it would wait seconds behind a 12 MP photo's), and gives the same map as alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from refocus.depth import upsample
+
+    photo, _, network = preview_scene()
+    alone = upsample_disparity_for_preview(network, photo)
+    with ThreadPoolExecutor(1) as pool:
+        with upsample._FILTER_LOCK:  # a colour-guided filter running (released if the wait times out)
+            meanwhile = pool.submit(upsample_disparity_for_preview, network, photo).result(timeout=10)
+    np.testing.assert_array_equal(meanwhile, alone)
+
+
 def test_preview_upsampling_narrows_edges_and_keeps_thin_structures():
     photo, truth, network = preview_scene()
     fast = upsample_disparity_for_preview(network, photo)
