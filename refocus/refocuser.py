@@ -7,6 +7,7 @@ afterwards only renders.
 
 from __future__ import annotations
 
+import functools
 import math
 import threading
 import time
@@ -22,6 +23,7 @@ from refocus.depth.embedded import EmbeddedDepth, embedded_depth_result
 from refocus.errors import RefocusError
 from refocus.io import Photo
 from refocus.lens import F_NUMBER_RANGE, blur_strength, focal_length_px, focus_disparity_at
+from refocus.parallel import run_all
 from refocus.preview_decode import DraftPhoto
 from refocus.render.aperture import SHAPES
 from refocus.render.reuse import Reuse
@@ -551,24 +553,25 @@ class Refocuser:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``).
 
         A large photo is rendered in horizontal strips (``render_crop``; one per STRIP_PIXELS,
-        at most PROGRESS_STRIPS), which takes half the memory of the whole frame at once, and
-        a photo of up to 1.5 x STRIP_PIXELS in one piece; ``progress(share done, 0..1)``, if
-        given, is called after each and may raise to stop the render (a cancel button). Strips leave no seams: on NYU frame 100 at 2560 x 1920 and f/1.4 they differ
-        from one whole render (``render``) by 0.0004 on average, the same at the strips' borders
-        as elsewhere; a few pixels of the strongly blurred foreground differ by up to 0.4, where
-        the depth layers fall differently (both are valid renders).
+        at most PROGRESS_STRIPS), two at a time on two cores (``refocus.parallel``), which takes
+        less memory than the whole frame at once; a photo of up to 1.5 x STRIP_PIXELS renders in
+        one piece. ``progress(share done, 0..1)``, if given, is called as strips finish and may
+        raise to stop the render (a cancel button). Strips leave no seams: on NYU frame 100 at
+        2560 x 1920 and f/1.4 they differ from one whole render (``render``) by 0.0004 on
+        average, the same at the strips' borders as elsewhere; a few pixels of the strongly
+        blurred foreground differ by up to 0.4, where the depth layers fall differently (both
+        are valid renders).
         """
         plane = None if focus_plane is None else focus_plane.disparity_map(photo.width, photo.height)
         focus = self.focus_value(prepared, focus_xy) if plane is None else plane
         start = time.perf_counter()
         count = min(max(round(prepared.width * prepared.height / STRIP_PIXELS), 1), PROGRESS_STRIPS)
         rows = np.unique(np.linspace(0, prepared.height, count + 1).astype(int))
-        strips = []
-        for done, (top, bottom) in enumerate(zip(rows[:-1], rows[1:]), 1):
-            box = (0, top, prepared.width, bottom)
-            strips.append(self.render_crop(photo, prepared, focus_xy, settings, box, focus=focus))
-            if progress is not None:
-                progress(done / (len(rows) - 1))
+        strips = run_all(
+            [functools.partial(self.render_crop, photo, prepared, focus_xy, settings, (0, top, prepared.width, bottom),
+                               focus=focus) for top, bottom in zip(rows[:-1], rows[1:])],
+            None if progress is None else lambda done: progress(done / (len(rows) - 1)),
+        )  # fmt: skip
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)
         return np.concatenate(strips)
 

@@ -5,6 +5,7 @@ import pytest
 
 from conftest import sharpness, textured_scene
 from refocus.depth.base import DepthResult
+from refocus import parallel
 from refocus.errors import RefocusError
 import refocus.refocuser as refocuser_module
 from refocus.io import Photo
@@ -109,6 +110,8 @@ def test_a_full_render_with_progress_reports_each_strip_matches_the_whole_and_ca
     assert reports == pytest.approx([(i + 1) / len(reports) for i in range(len(reports))]) and len(reports) > 2
     assert np.abs(strips - whole).max() < 0.01 and np.abs(strips - whole).mean() < 0.001  # no margin: 0.04
     # without progress reports the same strips: the app's download, the API, the CLI and batch agree
+    np.testing.assert_array_equal(refocuser.render_full(photo, prepared, (100, 160), settings), strips)
+    monkeypatch.setattr(parallel, "WORKERS", 1)  # and one core renders them as two do
     np.testing.assert_array_equal(refocuser.render_full(photo, prepared, (100, 160), settings), strips)
 
     def cancel(done):

@@ -29,7 +29,7 @@ import numpy as np
 from refocus.render.aperture import Aperture, aperture_kernel
 from refocus.render.backends import Array, Ops
 from refocus.render.blur import blur_stack, downsample_stack
-from refocus.render.layers import Layer, Run, batches, layer_stack, plan_layers, premultiplied, runs
+from refocus.render.layers import Layer, Layering, Run, batches, layer_stack, plan_layers, premultiplied, runs
 from refocus.render.occlusion import extend, extend_behind_occluders, fill_estimate, fill_hidden, hidden
 from refocus.render.tiles import (MAX_HALO, TILE, Grid, blocks, halo, occupancy, occupied_tiles, rectangles,
                                   reduced_stack, reduced_tiles)
@@ -43,13 +43,14 @@ TILE_BATCH = 1024
 
 
 def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fine_radius: float,
-                     relative_width: float) -> Array:
-    """Render linear light (H, W, 3) with signed CoC (H, W) (> 0 behind the focal plane).
+                     relative_width: float, cut: Layering | None = None) -> Array:
+    """Render linear light (H, W, 3) with signed CoC (H, W) (> 0 behind the focal plane), in
+    the frame's own layers or ``cut``, those of a larger frame of which this is a part.
 
     Returns the normalised linear render (H, W, 3).
     """
     H, W = coc.shape
-    index, layers, cells = plan_layers(ops, coc, relative_width)
+    index, layers, cells = plan_layers(ops, coc, relative_width, cut)
     grid = Grid(H, W)
     # colour and layer index in one planar array: one copy gathers a layer's crop or tiles
     padded = grid.padded_source(ops, linear, index)

@@ -10,10 +10,10 @@ import torch
 from refocus.errors import RefocusError
 from refocus.render.backends import Ops, ops_for_device
 from refocus.render.checks import QUALITIES, as_array, check_arrays, check_map, check_number, check_options
-from refocus.render.colour import boost_highlights, linear_to_srgb, recover_clipped_highlights, srgb_to_linear
-from refocus.render.composite import composite_layers
+from refocus.render.colour import boost_highlights, recover_clipped_highlights, srgb_to_linear
 from refocus.render.depth_edges import snap_depth_edges
 from refocus.render.layers import absorb_far_islands, signed_coc
+from refocus.render.parts import composite_srgb
 from refocus.render.reuse import Reuse
 
 
@@ -108,7 +108,7 @@ def render_bokeh(image: Any, disparity: Any, focus_disparity: Any, strength: flo
             linear = boost_highlights(linear, srgb, coc, highlight_boost, highlight_threshold)
         fine_radius, relative_width = QUALITIES[quality]
         # linear_to_srgb's output lies in [0, 1], NaN-free (its input clipped)
-        out = linear_to_srgb(composite_layers(ops, linear, coc, aperture, fine_radius, relative_width))
+        out = composite_srgb(ops, linear, coc, aperture, fine_radius, relative_width)
 
     if is_torch:
         return out.to(image.device) if isinstance(out, torch.Tensor) else torch.from_numpy(out).to(image.device)

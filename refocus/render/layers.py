@@ -126,8 +126,29 @@ class Layer:
 CELL = 8
 
 
-def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, list[Layer], np.ndarray]:
-    """Quantise the CoC (H, W) into layers.
+@dataclass
+class Layering:
+    """How a frame's CoC is cut into layers: the layers' boundaries (float32, increasing;
+    ``layer_edges``) and the blur radius of each layer index (its pixels' mean |CoC|, px)."""
+
+    edges: np.ndarray
+    radii: np.ndarray
+
+
+def layering(ops: Ops, coc: Array, relative_width: float) -> tuple[Layering, Array]:
+    """The layers of a CoC map (H, W), boundaries from its range and radii from its pixels, and
+    the layer index of each pixel (H, W; larger = farther)."""
+    edges = layer_edges(float(coc.min()), float(coc.max()), relative_width)
+    index, n = ops.bucketize(coc, edges), len(edges) + 1
+    count = ops.to_host(ops.bincount(index, None, n))
+    return Layering(edges, ops.to_host(ops.bincount(index, abs(coc), n)) / np.maximum(count, 1)), index
+
+
+def plan_layers(ops: Ops, coc: Array, relative_width: float,
+                cut: Layering | None = None) -> tuple[Array, list[Layer], np.ndarray]:
+    """Quantise the CoC (H, W) into layers: its own (``layering``), or ``cut``, a larger
+    frame's of which this is a part (so that a pixel falls in the same layer, with the same
+    blur, in every part).
 
     Returns the layer index of every pixel (H, W); the occupied layers far to near, each with
     its mean |CoC| as blur radius and its bounding box grown by the blur and the fill's context
@@ -135,17 +156,14 @@ def plan_layers(ops: Ops, coc: Array, relative_width: float) -> tuple[Array, lis
     CELL), ceil(W / CELL)) bool by layer index.
     """
     H, W = coc.shape
-    edges = layer_edges(float(coc.min()), float(coc.max()), relative_width)
-    index = ops.bucketize(coc, edges)  # larger index = farther
-    n = len(edges) + 1
-    # per layer in one pass each: pixel count, mean |CoC|, occupied cells
-    count = ops.to_host(ops.bincount(index, None, n))
-    radii = ops.to_host(ops.bincount(index, abs(coc), n)) / np.maximum(count, 1)
+    cut, index = layering(ops, coc, relative_width) if cut is None else (cut, ops.bucketize(coc, cut.edges))
+    n, radii = len(cut.edges) + 1, cut.radii
+    # per layer in one pass: its occupied cells
     ch, cw = -(-H // CELL), -(-W // CELL)
     cell = (ops.arange(H)[:, None] // CELL) * cw + ops.arange(W) // CELL
     cells = ops.to_host(ops.bincount(index * (ch * cw) + cell, None, n * ch * cw)).reshape(n, ch, cw) > 0
 
-    occupied = [k for k in reversed(range(n)) if count[k] > 0]  # far to near
+    occupied = [k for k in reversed(range(n)) if cells[k].any()]  # far to near
     # each layer's extent to the pixel: its first and last occupied cell rows and columns,
     # searched row by row (column by column), all layers in one gather each
     ks = ops.asarray(np.array(occupied).reshape(-1, 1, 1))
