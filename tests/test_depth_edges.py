@@ -111,3 +111,24 @@ def test_each_cluster_box_holds_its_pixels_reach_and_the_clusters_share_out_the_
         assert ((ys - grow >= rows.start) | (rows.start == 0)).all() and ((ys + grow < rows.stop) | (rows.stop == 300)).all()
         assert ((xs - grow >= cols.start) | (cols.start == 0)).all() and ((xs + grow < cols.stop) | (cols.stop == 400)).all()
     np.testing.assert_array_equal(count, mask.astype(int))  # every pixel in exactly one cluster
+
+
+def test_a_tall_cluster_decided_in_parts_at_once_decides_as_one_pass(monkeypatch):
+    """On the CPU a tall cluster is cut into horizontal parts, each grown by the decisions'
+    reach and decided at once on the CPU's cores: the same result as the torch path's one pass
+    over the whole frame, with the parts' borders through the outlines."""
+    from refocus import parallel
+    from refocus.render import depth_edges
+
+    img, _, eroded = disc_scene()
+    rng = np.random.default_rng(4)
+    tall_img = (np.concatenate([img, img[::-1], img]) + rng.normal(0, 0.03, (288, 96, 3))).clip(0, 1).astype(np.float32)
+    tall = np.concatenate([eroded, eroded[::-1], eroded])
+    tasks = []
+    monkeypatch.setattr(depth_edges, "run_all", lambda t: tasks.append(len(t)) or parallel.run_all(t))
+    monkeypatch.setattr(depth_edges, "PART_ROWS_PER_REACH", 1)  # parts of 72 rows: borders cross the discs
+    monkeypatch.setattr(parallel, "WORKERS", 2)
+    a = snap_depth_edges(tall, tall_img, 20.0)
+    b = snap_depth_edges(torch.from_numpy(tall), torch.from_numpy(tall_img), 20.0).numpy()
+    assert tasks == [depth_edges.EDGE_PARTS, 1] and (a != tall).sum() > 300  # numpy in parts, torch whole
+    np.testing.assert_array_equal(a, b)

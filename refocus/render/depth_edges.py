@@ -9,6 +9,9 @@ the disparity map, so it composes with a scalar or a per-pixel focus.
 
 from __future__ import annotations
 
+import functools
+
+from refocus.parallel import run_all
 from refocus.render.backends import Array, Ops, active_boxes, ops_for
 
 # Measured on the robust bench's dev set (../shared/refocus-bench/robust/run_robust.py), mean
@@ -63,6 +66,10 @@ LEVEL_MARGIN = 0.15
 # is grown by this much more than the blur, and starts at even coordinates (the models are
 # fitted on the 2 x 2 cells of the crop's grid).
 REACH = 2 * (EDGE_BAND + MODEL_RADIUS) + 2
+# On the CPU a tall cluster is decided in up to EDGE_PARTS horizontal parts at once
+# (``refocus.parallel``), each at least PART_ROWS_PER_REACH times the REACH it is grown by.
+EDGE_PARTS = 4
+PART_ROWS_PER_REACH = 4
 # The six distinct products of the colour channels: a covariance's entries.
 PAIRS = ((0, 0), (1, 1), (2, 2), (0, 1), (0, 2), (1, 2))
 
@@ -114,8 +121,23 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     if not boxes:
         return disparity
     out = disparity * 1.0  # a copy, on either backend
-    for box, own in boxes:
-        out[box][own] = decide(ops, disparity[box], srgb[box], own, near[box], far[box])
+
+    def decide_rows(box: tuple[slice, slice], own: Array, a: int, b: int) -> None:
+        """Decide the box's edge pixels in its rows a..b, from those rows grown by REACH
+        (from an even row: the same decisions as the whole box's)."""
+        rows = slice(box[0].start + max(a - REACH, 0) // 2 * 2, box[0].start + min(b + REACH, own.shape[0]))
+        mine = own[rows.start - box[0].start:rows.stop - box[0].start] | False  # a copy
+        mine[:a - (rows.start - box[0].start)] = False
+        mine[b - (rows.start - box[0].start):] = False
+        crop = rows, box[1]
+        out[crop][mine] = decide(ops, disparity[crop], srgb[crop], mine, near[crop], far[crop])
+
+    tasks = []
+    for box, own in boxes:  # a tall box in parts on the CPU's cores (the decisions are local)
+        parts = max(min(own.shape[0] // (PART_ROWS_PER_REACH * REACH), EDGE_PARTS), 1) if ops.tiled else 1
+        cuts = [own.shape[0] * i // parts for i in range(parts + 1)]
+        tasks += [functools.partial(decide_rows, box, own, a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+    run_all(tasks)
     return out
 
 
