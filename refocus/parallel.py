@@ -21,13 +21,14 @@ WORKERS = min(len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") e
 _pool = ThreadPoolExecutor(max(WORKERS - 1, 1), thread_name_prefix="refocus")  # threads start on first use
 
 
-def run_all(tasks: Sequence[Callable[[], T]], finished: Callable[[int], None] | None = None) -> list[T]:
+def run_all(tasks: Sequence[Callable[[], T]], finished: Callable[[int], None] | None = None,
+            at_once: int = WORKERS) -> list[T]:
     """The results of ``tasks`` (callables without arguments), in order.
 
-    The caller's thread and up to ``WORKERS - 1`` threads of a shared pool take the tasks in
-    order, each the next one not yet taken, so uneven tasks even out. A helper that has not
-    started when the caller runs out of tasks is dropped, so a task may itself call ``run_all``
-    (and several callers may share the pool) without waiting forever.
+    The caller's thread and threads of a shared pool, ``min(at_once, WORKERS)`` in all, take
+    the tasks in order, each the next one not yet taken, so uneven tasks even out. A helper
+    that has not started when the caller runs out of tasks is dropped, so a task may itself
+    call ``run_all`` (and several callers may share the pool) without waiting forever.
 
     ``finished(count)``, if given, is called in the caller's thread once per task done, with
     the count so far (1, 2, ... in order; a helper's task is counted after the caller's next
@@ -60,7 +61,7 @@ def run_all(tasks: Sequence[Callable[[], T]], finished: Callable[[int], None] | 
                 failed.set()
                 raise
 
-    helpers = [_pool.submit(take, False) for _ in range(min(WORKERS, n) - 1)]
+    helpers = [_pool.submit(take, False) for _ in range(min(at_once, WORKERS, n) - 1)]
     try:
         take(True)
     finally:

@@ -49,6 +49,11 @@ PREVIEW_SIZE = 1024  # long edge, px: what a screen shows, and fast to render
 # against 100 ms whole, at 1 MP 656 against 544 ms; at 3 MP two strips pay.
 STRIP_PIXELS = 1_500_000
 PROGRESS_STRIPS = 8
+# Strips of up to this many pixels render two at a time (``refocus.parallel``; each larger one
+# still splits its composite and depth edges over the cores inside): the iPhone portrait's CLI
+# run at 12 MP (1.5 MP strips) 8.7 -> 6.9 s, peak memory 1.5 -> 2.0 GB; at 50 MP (6.25 MP
+# strips) two at a time took 24.7 s and 5.8 GB, one at a time 3.4 GB.
+PARALLEL_STRIP_PIXELS = 3_000_000
 # Depth networks need a few pixels each way and a sane aspect ratio: their processors resize to
 # a fixed size keeping the aspect, so a 1 x 5000 strip would shrink to nothing. A photo outside
 # these bounds is stretched for the network only and its depth stretched back (such a strip has
@@ -571,6 +576,7 @@ class Refocuser:
             [functools.partial(self.render_crop, photo, prepared, focus_xy, settings, (0, top, prepared.width, bottom),
                                focus=focus) for top, bottom in zip(rows[:-1], rows[1:])],
             None if progress is None else lambda done: progress(done / (len(rows) - 1)),
+            at_once=2 if prepared.width * prepared.height / (len(rows) - 1) <= PARALLEL_STRIP_PIXELS else 1,
         )  # fmt: skip
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)
         return np.concatenate(strips)

@@ -82,3 +82,10 @@ def test_a_task_error_is_raised_and_stops_the_taking(two_workers):
     with pytest.raises(ValueError, match="bad strip"):
         run_all([lambda i=i: task(i) for i in range(10)])
     assert len(ran) < 10
+
+
+def test_at_once_caps_the_threads_of_one_call(two_workers):
+    """(Large strips of a full-resolution render go one at a time, for memory.)"""
+    threads = set()
+    run_all([lambda: threads.add(threading.get_ident()) or time.sleep(0.01)] * 4, at_once=1)
+    assert threads == {threading.get_ident()}
