@@ -10,6 +10,7 @@ the disparity map, so it composes with a scalar or a per-pixel focus.
 from __future__ import annotations
 
 import functools
+import itertools
 
 from refocus.parallel import run_all
 from refocus.render.backends import Array, Ops, active_boxes, ops_for
@@ -105,7 +106,7 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     Returns:
         (H, W) disparity whose values at discontinuities are those of one side.
     """
-    ops, r, g, m = ops_for(disparity), EDGE_BAND, EDGE_GUARD, MODEL_RADIUS
+    ops, r, m = ops_for(disparity), EDGE_BAND, MODEL_RADIUS
     near, far = ops.window_max(disparity, r), -ops.window_max(-disparity, r)
     # A step: the disparity jumps between neighbours by most of the window's range and by
     # more than STEP_COC px of blur; every pixel within EDGE_BAND of a step is decided.
@@ -125,18 +126,18 @@ def snap_depth_edges(disparity: Array, srgb: Array, strength: float) -> Array:
     def decide_rows(box: tuple[slice, slice], own: Array, a: int, b: int) -> None:
         """Decide the box's edge pixels in its rows a..b, from those rows grown by REACH
         (from an even row: the same decisions as the whole box's)."""
-        rows = slice(box[0].start + max(a - REACH, 0) // 2 * 2, box[0].start + min(b + REACH, own.shape[0]))
-        mine = own[rows.start - box[0].start:rows.stop - box[0].start] | False  # a copy
-        mine[:a - (rows.start - box[0].start)] = False
-        mine[b - (rows.start - box[0].start):] = False
-        crop = rows, box[1]
+        g0, g1 = max(a - REACH, 0) // 2 * 2, min(b + REACH, own.shape[0])  # rows of the box
+        mine = own[g0:g1] | False  # a copy, then only rows a..b
+        mine[:a - g0] = False
+        mine[b - g0:] = False
+        crop = slice(box[0].start + g0, box[0].start + g1), box[1]
         out[crop][mine] = decide(ops, disparity[crop], srgb[crop], mine, near[crop], far[crop])
 
     tasks = []
-    for box, own in boxes:  # a tall box in parts on the CPU's cores (the decisions are local)
+    for box, own in boxes:  # a tall box in parts on the CPU's cores (numpy; the decisions are local)
         parts = max(min(own.shape[0] // (PART_ROWS_PER_REACH * REACH), EDGE_PARTS), 1) if ops.tiled else 1
         cuts = [own.shape[0] * i // parts for i in range(parts + 1)]
-        tasks += [functools.partial(decide_rows, box, own, a, b) for a, b in zip(cuts[:-1], cuts[1:])]
+        tasks += [functools.partial(decide_rows, box, own, a, b) for a, b in itertools.pairwise(cuts)]
     run_all(tasks)
     return out
 
