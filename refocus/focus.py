@@ -117,14 +117,13 @@ def auto_focus_point(
     """
     if disparity.ndim != 2 or disparity.size == 0:
         raise RefocusError(f"Expected a 2-D disparity map, got shape {disparity.shape}.")
+    height, width = disparity.shape
     if subject_area is not None:
-        height, width = disparity.shape
         x0, y0, x1, y1 = subject_area
         left, top = int(x0 * width), int(y0 * height)
         right, bottom = max(round(x1 * width), left + 1), max(round(y1 * height), top + 1)
         x, y = auto_focus_point(disparity[top:bottom, left:right])
         return x + left, y + top
-    height, width = disparity.shape
     scale = min(1.0, AUTO_FOCUS_SIZE / max(height, width))
     small = np.asarray(disparity, np.float32)
     if scale < 1.0:

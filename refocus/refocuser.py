@@ -558,9 +558,9 @@ class Refocuser:
         """Render ``photo`` at full resolution, focused at ``focus_xy`` in its pixels (or ``focus_plane``).
 
         A large photo is rendered in horizontal strips (``render_crop``; one per STRIP_PIXELS,
-        at most PROGRESS_STRIPS), two at a time on two cores (``refocus.parallel``), which takes
-        less memory than the whole frame at once; a photo of up to 1.5 x STRIP_PIXELS renders in
-        one piece. ``progress(share done, 0..1)``, if given, is called as strips finish and may
+        at most PROGRESS_STRIPS), two at a time on two cores where each holds up to
+        PARALLEL_STRIP_PIXELS (``refocus.parallel``), which takes less memory than the whole
+        frame at once; a photo of up to 1.5 x STRIP_PIXELS renders in one piece. ``progress(share done, 0..1)``, if given, is called as strips finish and may
         raise to stop the render (a cancel button). Strips leave no seams: on NYU frame 100 at
         2560 x 1920 and f/1.4 they differ from one whole render (``render``) by 0.0004 on
         average, the same at the strips' borders as elsewhere; a few pixels of the strongly
@@ -572,11 +572,12 @@ class Refocuser:
         start = time.perf_counter()
         count = min(max(round(prepared.width * prepared.height / STRIP_PIXELS), 1), PROGRESS_STRIPS)
         rows = np.unique(np.linspace(0, prepared.height, count + 1).astype(int))
+        count = len(rows) - 1
         strips = run_all(
             [functools.partial(self.render_crop, photo, prepared, focus_xy, settings, (0, top, prepared.width, bottom),
                                focus=focus) for top, bottom in zip(rows[:-1], rows[1:])],
-            None if progress is None else lambda done: progress(done / (len(rows) - 1)),
-            at_once=2 if prepared.width * prepared.height / (len(rows) - 1) <= PARALLEL_STRIP_PIXELS else 1,
+            None if progress is None else lambda done: progress(done / count),
+            at_once=2 if prepared.width * prepared.height / count <= PARALLEL_STRIP_PIXELS else 1,
         )  # fmt: skip
         _record("render_s", time.perf_counter() - start, timings, self.last_timings)
         return np.concatenate(strips)

@@ -497,6 +497,13 @@ def cells_holding(mask: np.ndarray, c: int) -> np.ndarray:
     return padded.reshape(padded.shape[0] // c, c, padded.shape[1] // c, c).any(axis=(1, 3))
 
 
+def grown_cells(cells: np.ndarray, reach: int, c: int) -> np.ndarray:
+    """Occupied c x c cells (h, w) bool grown by ``reach`` px (in whole cells), as uint8."""
+    d = -(-reach // c)
+    cells = cells.astype(np.uint8)
+    return cv2.dilate(cells, np.ones((2 * d + 1, 2 * d + 1), np.uint8)) if d else cells
+
+
 # Side in px of the cells in which ``active_boxes`` finds clusters.
 CLUSTER_CELL = 32
 
@@ -513,9 +520,7 @@ def active_boxes(ops: Ops, mask: Array, grow: int) -> list[tuple[tuple[slice, sl
         return [((slice(0, h), slice(0, w)), mask)]
     c = CLUSTER_CELL
     cells = cells_holding(mask, c)
-    d = -(-grow // c)
-    grown = cv2.dilate(cells.astype(np.uint8), np.ones((2 * d + 1, 2 * d + 1), np.uint8))
-    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown, connectivity=8)
+    count, labels, stats, _ = cv2.connectedComponentsWithStats(grown_cells(cells, grow, c), connectivity=8)
     boxes = []
     for i in range(1, count):
         x, y, bw, bh = (int(v) for v in stats[i, :4])

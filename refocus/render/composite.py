@@ -43,9 +43,10 @@ TILE_BATCH = 1024
 
 
 def composite_layers(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fine_radius: float,
-                     relative_width: float, cut: Layering | None = None) -> Array:
+                     relative_width: float, cut: tuple[Layering, Array] | None = None) -> Array:
     """Render linear light (H, W, 3) with signed CoC (H, W) (> 0 behind the focal plane), in
-    the frame's own layers or ``cut``, those of a larger frame of which this is a part.
+    the frame's own layers or those of a larger frame of which this is a part (``cut``, as
+    ``plan_layers`` takes it).
 
     Returns the normalised linear render (H, W, 3).
     """

@@ -145,10 +145,10 @@ def layering(ops: Ops, coc: Array, relative_width: float) -> tuple[Layering, Arr
 
 
 def plan_layers(ops: Ops, coc: Array, relative_width: float,
-                cut: Layering | None = None) -> tuple[Array, list[Layer], np.ndarray]:
-    """Quantise the CoC (H, W) into layers: its own (``layering``), or ``cut``, a larger
-    frame's of which this is a part (so that a pixel falls in the same layer, with the same
-    blur, in every part).
+                cut: tuple[Layering, Array] | None = None) -> tuple[Array, list[Layer], np.ndarray]:
+    """Quantise the CoC (H, W) into layers: its own (``layering``), or those of a larger frame
+    of which this is a part, ``cut`` = (its ``Layering``, this part's layer index (H, W)), so
+    that a pixel falls in the same layer, with the same blur, in every part.
 
     Returns the layer index of every pixel (H, W); the occupied layers far to near, each with
     its mean |CoC| as blur radius and its bounding box grown by the blur and the fill's context
@@ -156,8 +156,8 @@ def plan_layers(ops: Ops, coc: Array, relative_width: float,
     CELL), ceil(W / CELL)) bool by layer index.
     """
     H, W = coc.shape
-    cut, index = layering(ops, coc, relative_width) if cut is None else (cut, ops.bucketize(coc, cut.edges))
-    n, radii = len(cut.edges) + 1, cut.radii
+    layers_of, index = layering(ops, coc, relative_width) if cut is None else cut
+    n, radii = len(layers_of.edges) + 1, layers_of.radii
     # per layer in one pass: its occupied cells
     ch, cw = -(-H // CELL), -(-W // CELL)
     cell = (ops.arange(H)[:, None] // CELL) * cw + ops.arange(W) // CELL

@@ -58,12 +58,13 @@ def composite_srgb(ops: Ops, linear: Array, coc: Array, aperture: Aperture, fine
         margin = math.ceil(max(float(coc.max()), -float(coc.min()))) + 2
     if margin == 0 or H // PARTS < MIN_ROWS_PER_MARGIN * margin:
         return linear_to_srgb(composite_layers(ops, linear, coc, aperture, fine_radius, relative_width))
-    cut, _ = layering(ops, coc, relative_width)
+    layers_of, index = layering(ops, coc, relative_width)
     rows = np.linspace(0, H, PARTS + 1).astype(int)
 
     def part(y0: int, y1: int) -> Array:
         a, b = max(y0 - margin, 0) // ALIGN * ALIGN, min(y1 + margin, H)
-        done = composite_layers(ops, linear[a:b], coc[a:b], aperture, fine_radius, relative_width, cut)
+        done = composite_layers(ops, linear[a:b], coc[a:b], aperture, fine_radius, relative_width,
+                                (layers_of, index[a:b]))
         return linear_to_srgb(done[y0 - a:y1 - a])
 
     return np.concatenate(run_all([functools.partial(part, y0, y1) for y0, y1 in itertools.pairwise(rows)]))

@@ -18,10 +18,9 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import cv2
 import numpy as np
 
-from refocus.render.backends import Array, Ops, cells_holding
+from refocus.render.backends import Array, Ops, cells_holding, grown_cells
 from refocus.render.layers import CELL, Layer, premultiplied
 
 # Tile size in px. Smaller tiles follow a thin band of pixels more closely, larger ones carry
@@ -94,13 +93,6 @@ def occupancy(cells: np.ndarray, grid: Grid) -> np.ndarray:
     return np.pad(cells, ((0, 0), (0, grid.rows * per_tile - ch), (0, grid.cols * per_tile - cw)))
 
 
-def grown(cells: np.ndarray, reach: int) -> np.ndarray:
-    """The occupied cells (h, w) bool grown by ``reach`` px (in whole cells), as uint8."""
-    d = -(-reach // SUB)
-    cells = cells.astype(np.uint8)
-    return cv2.dilate(cells, np.ones((2 * d + 1, 2 * d + 1), np.uint8)) if d else cells
-
-
 def occupied_tiles(present: np.ndarray, layers: list[Layer]) -> dict[int, tuple[np.ndarray, np.ndarray]]:
     """For each layer whose kernel reaches at most MAX_HALO px: the (row, column) indices (N,),
     (N,) of the tiles that hold its pixels grown by its kernel's reach. ``present``:
@@ -111,7 +103,7 @@ def occupied_tiles(present: np.ndarray, layers: list[Layer]) -> dict[int, tuple[
         h = halo(ly.radius)
         if h > MAX_HALO:
             continue
-        cells = grown(present[ly.k], h)
+        cells = grown_cells(present[ly.k], h, SUB)
         rows, cols = cells.shape[0] // per_tile, cells.shape[1] // per_tile
         ty, tx = np.nonzero(cells.reshape(rows, per_tile, cols, per_tile).any(axis=(1, 3)))
         out[ly.k] = (ty, tx)
@@ -191,7 +183,7 @@ def reduced_tiles(present: np.ndarray, ly: Layer, s: int) -> tuple[np.ndarray, n
         return None
     c = REDUCED_TILE * s
     rows, cols = -(-ly.height // c), -(-ly.width // c)
-    cy, cx = np.nonzero(grown(present[ly.k], 2 * int(math.ceil(ly.radius)) + 2 * s + 1))
+    cy, cx = np.nonzero(grown_cells(present[ly.k], 2 * int(math.ceil(ly.radius)) + 2 * s + 1, SUB))
     occupied = np.zeros((rows, cols), bool)
     for y in ((cy * SUB - ly.y0) // c, (cy * SUB + SUB - 1 - ly.y0) // c):  # a cell spans up to 2 tiles
         for x in ((cx * SUB - ly.x0) // c, (cx * SUB + SUB - 1 - ly.x0) // c):
